@@ -1,0 +1,94 @@
+/**
+ * createServer(config): wires the features together on one HTTP server and one port.
+ * It reads no environment and installs no signal handlers (main.ts does both).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Config } from './config.js';
+import { createApp } from './http/app.js';
+import { healthRoutes, type ReadinessCheck } from './http/health.js';
+import { staticClient } from './http/static.js';
+import { orderedShutdown, type ShutdownStep } from './lifecycle/shutdown.js';
+import type { Logger } from './log.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { upgradeRouter, type UpgradeRoute } from './ws/upgrade.js';
+
+/** Where the built client lives, relative to this file (src/ or dist/ alike). */
+const DEFAULT_CLIENT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../client/dist');
+
+/** Things createServer needs besides the config. */
+export interface ServerDeps {
+  log: Logger;
+  /** directory of the built client; default `client/dist` of this repository */
+  clientDir?: string;
+}
+
+/** A running (or ready to run) CodeX server. */
+export interface CodexServer {
+  /** starts listening on config.host:config.port; resolves with the bound address */
+  listen(): Promise<AddressInfo>;
+  /** `http://host:port` once listening */
+  readonly url: string;
+  readonly metrics: Metrics;
+  /** stops accepting, flushes rooms, closes sockets with 1001; idempotent */
+  close(): Promise<void>;
+}
+
+/** Builds the server from its config. Nothing listens until `listen()`. */
+export async function createServer(config: Config, deps: ServerDeps): Promise<CodexServer> {
+  const { log } = deps;
+  const metrics = createMetrics();
+  const readiness: ReadinessCheck[] = [];
+  const upgrades: UpgradeRoute[] = [];
+  const shutdownSteps: ShutdownStep[] = [];
+
+  const app = createApp({
+    log,
+    routers: [healthRoutes(metrics, readiness)],
+    fallback: staticClient(deps.clientDir ?? DEFAULT_CLIENT_DIR),
+  });
+  const httpServer = http.createServer(app.callback());
+  httpServer.on('upgrade', upgradeRouter(upgrades, log));
+  // Slowloris guard; WebSocket sockets are taken over by ws and unaffected.
+  httpServer.headersTimeout = 20_000;
+  httpServer.requestTimeout = 60_000;
+
+  let url = '';
+  const close = orderedShutdown(
+    [
+      {
+        name: 'stop accepting',
+        run: () => {
+          httpServer.close();
+          httpServer.closeIdleConnections();
+        },
+      },
+      ...shutdownSteps,
+      { name: 'close http', run: () => void httpServer.closeAllConnections() },
+    ],
+    config.shutdownTimeoutMs,
+    log,
+  );
+
+  return {
+    metrics,
+    get url() {
+      return url;
+    },
+    listen: () =>
+      new Promise<AddressInfo>((resolve, reject) => {
+        httpServer.once('error', reject);
+        httpServer.listen(config.port, config.host, () => {
+          httpServer.off('error', reject);
+          const addr = httpServer.address() as AddressInfo;
+          const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+          url = `http://${host}:${addr.port}`;
+          log.info({ address: addr.address, port: addr.port }, 'listening');
+          resolve(addr);
+        });
+      }),
+    close,
+  };
+}
