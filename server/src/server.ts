@@ -2,6 +2,7 @@
  * createServer(config): wires the features together on one HTTP server and one port.
  * It reads no environment and installs no signal handlers (main.ts does both).
  */
+import { mkdirSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -13,6 +14,10 @@ import { staticClient } from './http/static.js';
 import { orderedShutdown, type ShutdownStep } from './lifecycle/shutdown.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { roomRoutes } from './http/rooms.js';
+import { RoomRegistry } from './rooms/registry.js';
+import { openSqliteStore } from './rooms/store/sqlite-store.js';
+import { syncRoute } from './rooms/sync-route.js';
 import { upgradeRouter, type UpgradeRoute } from './ws/upgrade.js';
 
 /** Where the built client lives, relative to this file (src/ or dist/ alike). */
@@ -32,6 +37,8 @@ export interface CodexServer {
   /** `http://host:port` once listening */
   readonly url: string;
   readonly metrics: Metrics;
+  /** the rooms (documents, tokens, storage); other features reach room documents through it */
+  readonly rooms: RoomRegistry;
   /** stops accepting, flushes rooms, closes sockets with 1001; idempotent */
   close(): Promise<void>;
 }
@@ -44,9 +51,21 @@ export async function createServer(config: Config, deps: ServerDeps): Promise<Co
   const upgrades: UpgradeRoute[] = [];
   const shutdownSteps: ShutdownStep[] = [];
 
+  // Rooms: durable documents in SQLite, the rooms API and the y-websocket endpoint.
+  mkdirSync(config.dataDir, { recursive: true });
+  const store = openSqliteStore({ dataDir: config.dataDir });
+  const rooms = new RoomRegistry(store, { flushMs: config.flushMs, roomUnloadMs: config.roomUnloadMs }, metrics, log);
+  const sync = syncRoute(rooms, config, metrics, log);
+  upgrades.push(sync.route);
+  readiness.push({ name: 'storage', check: () => store.check() });
+  shutdownSteps.push(
+    { name: 'close sync sockets', run: () => sync.closeAll() },
+    { name: 'flush rooms and close storage', run: () => rooms.close() },
+  );
+
   const app = createApp({
     log,
-    routers: [healthRoutes(metrics, readiness)],
+    routers: [healthRoutes(metrics, readiness), roomRoutes(rooms, config)],
     fallback: staticClient(deps.clientDir ?? DEFAULT_CLIENT_DIR),
   });
   const httpServer = http.createServer(app.callback());
@@ -74,6 +93,7 @@ export async function createServer(config: Config, deps: ServerDeps): Promise<Co
 
   return {
     metrics,
+    rooms,
     get url() {
       return url;
     },

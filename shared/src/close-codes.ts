@@ -23,6 +23,8 @@ export const CLOSE = {
   roomFull: { code: 4429, reason: 'room is full' },
   /** this client address has too many rooms open */
   tooManyRooms: { code: 4430, reason: 'too many rooms open from this address' },
+  /** the peer's unsent backlog grew past what the server buffers; it may reconnect and resync */
+  slowPeer: { code: 4508, reason: 'too slow to keep up, reconnect' },
   /** heartbeat: no pong in time */
   timeout: { code: 4408, reason: 'heartbeat timeout' },
 } as const satisfies Record<string, { code: number; reason: string }>;

@@ -1,0 +1,283 @@
+/**
+ * The registry of rooms: creates them, answers who a token is, loads a room's document from
+ * storage on first use and unloads it (after a flush) some seconds after its last user left.
+ * It also owns the write path to storage: every `flushMs` the updates of all rooms go to disk
+ * in one transaction, and a room's history is compacted into one state once it grows.
+ */
+import { randomBytes } from 'node:crypto';
+import * as Y from 'yjs';
+import { DOC_KEYS, FILE_KEYS, ROOM_KEYS, isRoomId, type Role, type RoomInfo } from '@codex/shared';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { newRoomId, newRoomTokens, roleForToken } from './access.js';
+import { Room } from './room.js';
+import { starterFile, type RoomLanguage } from './starter-files.js';
+import type { PendingUpdate, RoomRecord, RoomStore } from './store/store.js';
+
+/** Rejection of `withDoc` (and loads) for a room that does not exist. */
+export class RoomNotFoundError extends Error {
+  constructor(readonly roomId: string) {
+    super('unknown room');
+    this.name = 'RoomNotFoundError';
+  }
+}
+
+/** Settings of the registry (from Config). */
+export interface RegistryOptions {
+  flushMs: number;
+  roomUnloadMs: number;
+  /** compact a room once its stored history has this many rows… */
+  compactRows?: number;
+  /** …or is this many times (and at least 64 KiB) larger than its last compacted state */
+  compactRatio?: number;
+}
+
+/** A created room: its id and the three tokens (shown once, never stored in clear). */
+export interface NewRoom {
+  id: string;
+  tokens: Record<Role, string>;
+}
+
+/** Rooms in memory and on disk. */
+export class RoomRegistry {
+  private readonly rooms = new Map<string, Room>();
+  private readonly loading = new Map<string, Promise<Room>>();
+  private readonly unloading = new Map<string, Promise<void>>();
+  private readonly dirty = new Set<Room>();
+  private flushTimer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+  private closed = false;
+  private readonly compactRows: number;
+  private readonly compactRatio: number;
+
+  constructor(
+    private readonly store: RoomStore,
+    private readonly opts: RegistryOptions,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {
+    this.compactRows = opts.compactRows ?? 500;
+    this.compactRatio = opts.compactRatio ?? 2;
+  }
+
+  /** Creates a room holding the starter file of `language`. */
+  async create(name: string, language: RoomLanguage): Promise<NewRoom> {
+    const id = newRoomId();
+    const { tokens, hashes } = newRoomTokens();
+    const record: RoomRecord = { id, name, language, createdAt: new Date().toISOString(), tokenHashes: hashes };
+    await this.store.createRoom(record, initialState(name, language));
+    this.log.info({ room: id, language }, 'room created');
+    return { id, tokens };
+  }
+
+  /** The caller's role for `token`, or why not. Does not keep the room loaded. */
+  async authorize(roomId: string, token: string | null | undefined): Promise<Role | 'not-found' | 'forbidden'> {
+    const record = await this.record(roomId);
+    if (!record) return 'not-found';
+    return roleForToken(record.tokenHashes, token) ?? 'forbidden';
+  }
+
+  /** Public metadata and the caller's role (GET /api/rooms/<id>). */
+  async info(roomId: string, token: string | null | undefined): Promise<RoomInfo | 'not-found' | 'forbidden'> {
+    const record = await this.record(roomId);
+    if (!record) return 'not-found';
+    const role = roleForToken(record.tokenHashes, token);
+    if (!role) return 'forbidden';
+    return { id: record.id, name: record.name, language: record.language, createdAt: record.createdAt, role };
+  }
+
+  /**
+   * Loads the room if needed, runs fn on its live Y.Doc and keeps the room loaded until fn
+   * settles. Changes fn makes (use doc.transact(fn, origin)) reach every peer and storage
+   * exactly like a peer's edit. Rejects for an unknown room.
+   */
+  async withDoc<T>(roomId: string, fn: (doc: Y.Doc) => T | Promise<T>): Promise<T> {
+    const room = await this.acquire(roomId);
+    try {
+      return await fn(room.doc);
+    } finally {
+      this.release(room);
+    }
+  }
+
+  /** Loads the room and holds it in memory until `release`; rejects with RoomNotFoundError. */
+  async acquire(roomId: string): Promise<Room> {
+    if (this.closed) throw new Error('registry closed');
+    for (;;) {
+      const pendingUnload = this.unloading.get(roomId);
+      if (pendingUnload) await pendingUnload;
+      const room = this.rooms.get(roomId) ?? (await this.load(roomId));
+      if (this.rooms.get(roomId) !== room) continue; // unloaded meanwhile: load again
+      room.holds++;
+      clearTimeout(room.unloadTimer);
+      room.unloadTimer = undefined;
+      return room;
+    }
+  }
+
+  /** Ends one hold of `acquire`; an idle room is unloaded after `roomUnloadMs`. */
+  release(room: Room): void {
+    room.holds--;
+    this.scheduleUnload(room);
+  }
+
+  /** Called when a peer leaves (or after a release): arms the unload timer of an idle room. */
+  scheduleUnload(room: Room): void {
+    if (!room.idle || room.unloadTimer || this.closed) return;
+    room.unloadTimer = setTimeout(() => void this.unload(room), this.opts.roomUnloadMs);
+    room.unloadTimer.unref();
+  }
+
+  /** Rooms in memory (for metrics and tests). */
+  get loadedCount(): number {
+    return this.rooms.size;
+  }
+
+  /** True when the room is in memory. */
+  isLoaded(roomId: string): boolean {
+    return this.rooms.has(roomId);
+  }
+
+  /** Writes every pending update now (also what the flush timer runs). */
+  flush(): Promise<void> {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    // Flushes run one after the other so compaction never races an append of the same room.
+    this.flushing = this.flushing.then(() => this.writePending()).catch((err: unknown) => {
+      this.log.error({ err }, 'storage write failed');
+    });
+    return this.flushing;
+  }
+
+  /** Flushes and unloads every room, then closes the store (shutdown). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.loading.values()].map((p) => p.catch(() => undefined)));
+    await this.flush();
+    await Promise.all([...this.unloading.values()]);
+    for (const room of [...this.rooms.values()]) await this.unload(room, true);
+    await this.store.close();
+  }
+
+  private async record(roomId: string): Promise<RoomRecord | undefined> {
+    if (!isRoomId(roomId)) return undefined;
+    return this.rooms.get(roomId)?.record ?? (await this.store.getRoom(roomId));
+  }
+
+  private load(roomId: string): Promise<Room> {
+    let p = this.loading.get(roomId);
+    if (!p) {
+      p = (async () => {
+        const record = await this.record(roomId);
+        if (!record) throw new RoomNotFoundError(roomId);
+        const history = await this.store.loadHistory(roomId);
+        const room = new Room(record, history, this.metrics, (r) => this.markDirty(r));
+        this.rooms.set(roomId, room);
+        this.metrics.roomsLoaded.set(this.rooms.size);
+        this.log.debug({ room: roomId, rows: history.updates.length, bytes: history.bytes }, 'room loaded');
+        return room;
+      })().finally(() => this.loading.delete(roomId));
+      this.loading.set(roomId, p);
+    }
+    return p;
+  }
+
+  private markDirty(room: Room): void {
+    this.dirty.add(room);
+    if (!this.flushTimer && !this.closed) {
+      this.flushTimer = setTimeout(() => void this.flush(), this.opts.flushMs);
+    }
+  }
+
+  private async writePending(): Promise<void> {
+    if (this.dirty.size === 0) return;
+    const rooms = [...this.dirty];
+    this.dirty.clear();
+    const batch: PendingUpdate[] = [];
+    for (const room of rooms) {
+      for (const update of room.takePending()) {
+        batch.push({ roomId: room.id, update });
+        room.history.storedBytes += update.length;
+        room.history.storedRows++;
+      }
+    }
+    const end = this.metrics.storageWriteSeconds.startTimer();
+    let lastSeqs: Map<string, number>;
+    try {
+      lastSeqs = await this.store.appendUpdates(batch);
+    } catch (err) {
+      // Keep the updates: they go out with the next flush.
+      for (const room of rooms) room.pending.unshift(...batch.filter((b) => b.roomId === room.id).map((b) => b.update));
+      for (const room of rooms) this.markDirty(room);
+      throw err;
+    } finally {
+      end();
+    }
+    for (const room of rooms) {
+      const seq = lastSeqs.get(room.id);
+      if (seq !== undefined) room.history.lastSeq = seq;
+      if (this.shouldCompact(room)) await this.compact(room);
+    }
+  }
+
+  private shouldCompact(room: Room): boolean {
+    const h = room.history;
+    if (h.storedRows <= 1) return false;
+    return h.storedRows >= this.compactRows || h.storedBytes > Math.max(64 * 1024, this.compactRatio * room.compactedBytes);
+  }
+
+  /** Replaces the room's stored rows (all of which the doc contains) by one encoded state. */
+  private async compact(room: Room): Promise<void> {
+    const state = room.encodeState();
+    const end = this.metrics.storageWriteSeconds.startTimer();
+    const seq = await this.store.compact(room.id, state, room.history.lastSeq);
+    end();
+    room.history.lastSeq = seq;
+    room.history.storedRows = 1;
+    room.history.storedBytes = state.length;
+    room.compactedBytes = state.length;
+    this.log.debug({ room: room.id, bytes: state.length }, 'room compacted');
+  }
+
+  private unload(room: Room, force = false): Promise<void> {
+    const existing = this.unloading.get(room.id);
+    if (existing) return existing;
+    if (!force && (!room.idle || this.rooms.get(room.id) !== room)) return Promise.resolve();
+    const p = (async () => {
+      await this.flush();
+      if (!force && !room.idle) return; // someone came back during the flush
+      if (room.history.storedRows > 1) await this.compact(room).catch((err: unknown) => this.log.error({ err }, 'compaction failed'));
+      this.rooms.delete(room.id);
+      this.dirty.delete(room);
+      room.destroy();
+      this.metrics.roomsLoaded.set(this.rooms.size);
+      this.log.debug({ room: room.id }, 'room unloaded');
+    })().finally(() => this.unloading.delete(room.id));
+    this.unloading.set(room.id, p);
+    return p;
+  }
+}
+
+/** The first document state of a new room: one starter file, set as the entry. */
+function initialState(name: string, language: RoomLanguage): Uint8Array {
+  const doc = new Y.Doc();
+  const starter = starterFile(language);
+  const fileId = randomBytes(9).toString('base64url');
+  doc.transact(() => {
+    const file = new Y.Map<unknown>();
+    file.set(FILE_KEYS.name, starter.name);
+    file.set(FILE_KEYS.text, new Y.Text(starter.text));
+    doc.getMap(DOC_KEYS.files).set(fileId, file);
+    const meta = doc.getMap(DOC_KEYS.room);
+    meta.set(ROOM_KEYS.language, language);
+    meta.set(ROOM_KEYS.version, '*');
+    meta.set(ROOM_KEYS.entry, fileId);
+    meta.set(ROOM_KEYS.name, name);
+    meta.set(ROOM_KEYS.viewersCanRun, false);
+    doc.getArray(DOC_KEYS.runs);
+  });
+  const state = Y.encodeStateAsUpdate(doc);
+  doc.destroy();
+  return state;
+}
