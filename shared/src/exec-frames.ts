@@ -92,10 +92,43 @@ export interface DoneFrame {
   message?: string | null;
   wall_ms: number;
 }
+/**
+ * Sent first to each participant on connect (an addition to the contract's frames): its role,
+ * its display name, whether it may run/type/stop now, and the run it is about to receive, if any.
+ * `canRun` reflects the room's `viewersCanRun` at connect time; the server checks again on each request.
+ */
+export interface HelloFrame {
+  type: 'hello';
+  role: 'owner' | 'editor' | 'viewer';
+  name: string;
+  canRun: boolean;
+  /** id of the run being replayed next (current, or the last one whose frames are still kept), else null */
+  run: string | null;
+}
+/**
+ * Frames `from`..`to` (inclusive) of `run` were not delivered to this participant (an addition to the
+ * contract's frames): it fell too far behind, or joined after they left the bounded replay buffer.
+ * The frames after `to` follow as usual.
+ */
+export interface GapFrame {
+  type: 'gap';
+  run: string;
+  from: number;
+  to: number;
+}
 /** Every numbered frame. */
 export type NumberedFrame = RuntimeFrame | StageFrame | DataFrame | ExitFrame | (ErrorFrame & Numbered);
 /** Every frame the server sends. */
-export type ServerFrame = RunStarted | RuntimeFrame | StageFrame | DataFrame | ExitFrame | ErrorFrame | DoneFrame;
+export type ServerFrame =
+  | RunStarted
+  | RuntimeFrame
+  | StageFrame
+  | DataFrame
+  | ExitFrame
+  | ErrorFrame
+  | DoneFrame
+  | HelloFrame
+  | GapFrame;
 
 // ---------------------------------------------------------------- parsing
 
@@ -182,6 +215,12 @@ export function parseServerFrame(input: unknown): Parsed<ServerFrame> {
       return typeof value.message === 'string' ? ok() : { ok: false, error: 'bad error frame' };
     case 'done':
       return typeof value.run === 'string' ? ok() : { ok: false, error: 'bad done frame' };
+    case 'hello':
+      return typeof value.role === 'string' && typeof value.canRun === 'boolean' ? ok() : { ok: false, error: 'bad hello frame' };
+    case 'gap':
+      return typeof value.run === 'string' && typeof value.from === 'number' && typeof value.to === 'number'
+        ? ok()
+        : { ok: false, error: 'bad gap frame' };
     default:
       return { ok: false, error: `unknown frame type ${JSON.stringify(t)}` };
   }

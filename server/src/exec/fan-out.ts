@@ -1,0 +1,191 @@
+/**
+ * Delivery of one run's frames to its participants: every frame is serialized once into a Buffer
+ * and the same bytes are written to every socket. A socket whose send buffer passes the high-water
+ * mark stops receiving live frames; a pump feeds it from the replay buffer as it drains, telling it
+ * with a `gap` frame about frames that left the buffer meanwhile. A slow or stalled socket therefore
+ * costs at most its high-water mark in memory and never delays the others.
+ */
+import type WebSocket from 'ws';
+import type { GapFrame } from '@codex/shared';
+import { ReplayBuffer } from './replay-buffer.js';
+
+/** A connected participant of a room's exec channel. */
+export interface Participant {
+  readonly id: string;
+  readonly name: string;
+  readonly ws: WebSocket;
+}
+
+/** Delivery state of one participant for one run. */
+interface Cursor {
+  /** next numbered seq this participant needs */
+  next: number;
+  /** receiving frames as they are produced (false: fed by the pump) */
+  live: boolean;
+  startSent: boolean;
+  endSent: boolean;
+}
+
+/** Serializes a frame once, as the bytes every socket receives. */
+export function encodeFrame(frame: object): Buffer {
+  return Buffer.from(JSON.stringify(frame));
+}
+
+/** Options of a fan-out. */
+export interface FanOutOptions {
+  runId: string;
+  bufferBytes: number;
+  /** a socket with more than this many bytes waiting is fed by the pump instead of live */
+  highWaterBytes: number;
+  /** how often the pump looks at lagging sockets */
+  pumpIntervalMs: number;
+  /** counts every send (frames, bytes) */
+  onSent?(frames: number, bytes: number): void;
+}
+
+/** The frames of one run and who has received how much of them. */
+export class FanOut {
+  readonly buffer: ReplayBuffer;
+  private readonly cursors = new Map<Participant, Cursor>();
+  private startBytes: Buffer | null = null;
+  private endBytes: Buffer | null = null;
+  private pumpTimer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly opts: FanOutOptions) {
+    this.buffer = new ReplayBuffer(opts.bufferBytes);
+  }
+
+  /** Sets the unnumbered first frame (`run`); must be called before any numbered frame. */
+  start(frame: object): void {
+    this.startBytes = encodeFrame(frame);
+    for (const [p, c] of this.cursors) if (c.live) this.deliverStart(p, c);
+  }
+
+  /** Adds a participant; it receives the start frame, frames from `since`, the end frame if any, then live ones. */
+  attach(p: Participant, since = 0): void {
+    const next = Math.max(0, Math.min(Math.floor(since), this.buffer.nextSeq));
+    const c: Cursor = { next, live: false, startSent: false, endSent: false };
+    this.cursors.set(p, c);
+    this.feed(p, c);
+  }
+
+  /** Removes a participant (it left, or a new run took over). */
+  detach(p: Participant): void {
+    this.cursors.delete(p);
+    if (![...this.cursors.values()].some((c) => !c.live)) this.stopPump();
+  }
+
+  /** Numbers `frame`, keeps it for replay and sends it to every live participant; returns its seq. */
+  emit(frame: Record<string, unknown>): number {
+    const seq = this.buffer.nextSeq;
+    const bytes = encodeFrame({ ...frame, run: this.opts.runId, seq });
+    this.buffer.push(seq, bytes);
+    let sent = 0;
+    for (const [p, c] of this.cursors) {
+      if (!c.live) continue;
+      if (c.next !== seq || p.ws.bufferedAmount > this.opts.highWaterBytes) {
+        c.live = false;
+        this.startPump();
+        continue;
+      }
+      this.send(p, bytes);
+      c.next = seq + 1;
+      sent += 1;
+    }
+    this.opts.onSent?.(sent, sent * bytes.length);
+    return seq;
+  }
+
+  /** Sets the unnumbered last frame (`done`) and sends it to every participant that is caught up. */
+  end(frame: object): void {
+    this.endBytes = encodeFrame(frame);
+    for (const [p, c] of this.cursors) {
+      if (c.live && c.next === this.buffer.nextSeq) {
+        this.send(p, this.endBytes);
+        c.endSent = true;
+      }
+    }
+  }
+
+  /** True when every attached participant has been sent the end frame. */
+  get drained(): boolean {
+    return [...this.cursors.values()].every((c) => c.endSent);
+  }
+
+  /** Stops the pump and forgets everyone. */
+  close(): void {
+    this.stopPump();
+    this.cursors.clear();
+  }
+
+  private deliverStart(p: Participant, c: Cursor): void {
+    if (c.startSent || !this.startBytes) return;
+    this.send(p, this.startBytes);
+    c.startSent = true;
+  }
+
+  /** Sends what `p` is missing while its socket has room; makes it live once caught up. */
+  private feed(p: Participant, c: Cursor): void {
+    const ws = p.ws;
+    if (ws.readyState !== ws.OPEN) return;
+    if (!this.startBytes) {
+      c.live = true; // nothing to send before the start frame exists
+      return;
+    }
+    let frames = 0;
+    let bytes = 0;
+    while (ws.bufferedAmount <= this.opts.highWaterBytes) {
+      if (!c.startSent) {
+        this.deliverStart(p, c);
+        continue;
+      }
+      if (c.next < this.buffer.firstSeq) {
+        const gap: GapFrame = { type: 'gap', run: this.opts.runId, from: c.next, to: this.buffer.firstSeq - 1 };
+        this.send(p, encodeFrame(gap));
+        c.next = this.buffer.firstSeq;
+        continue;
+      }
+      const stored = this.buffer.get(c.next);
+      if (stored) {
+        this.send(p, stored.bytes);
+        frames += 1;
+        bytes += stored.bytes.length;
+        c.next += 1;
+        continue;
+      }
+      // caught up
+      if (this.endBytes && !c.endSent) {
+        this.send(p, this.endBytes);
+        c.endSent = true;
+      }
+      c.live = true;
+      break;
+    }
+    this.opts.onSent?.(frames, bytes);
+    if (!c.live) this.startPump();
+  }
+
+  private send(p: Participant, bytes: Buffer): void {
+    // A Buffer with binary:false goes out as a text frame without another copy or encoding.
+    if (p.ws.readyState === p.ws.OPEN) p.ws.send(bytes, { binary: false });
+  }
+
+  private startPump(): void {
+    if (this.pumpTimer) return;
+    this.pumpTimer = setInterval(() => {
+      let lagging = false;
+      for (const [p, c] of this.cursors) {
+        if (c.live || p.ws.readyState !== p.ws.OPEN) continue;
+        this.feed(p, c);
+        if (!c.live) lagging = true;
+      }
+      if (!lagging) this.stopPump();
+    }, this.opts.pumpIntervalMs);
+    this.pumpTimer.unref();
+  }
+
+  private stopPump(): void {
+    if (this.pumpTimer) clearInterval(this.pumpTimer);
+    this.pumpTimer = null;
+  }
+}
