@@ -1,0 +1,96 @@
+/**
+ * The shared-execution feature as server.ts plugs it in: the engine (the embedded one on loopback
+ * when `PISTON_URL` is unset, else a pool of the given instances, both behind the one Piston
+ * client), the `/api/exec/` upgrade route, the runtimes/execute routes, the `engine` readiness
+ * check and two shutdown steps (end runs before rooms flush; close the engine after).
+ */
+import type Router from '@koa/router';
+import type { Config } from '../config.js';
+import type { ReadinessCheck } from '../http/health.js';
+import { runtimesRoutes } from '../http/runtimes.js';
+import type { ShutdownStep } from '../lifecycle/shutdown.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { UpgradeRoute } from '../ws/upgrade.js';
+import type { ExecEngine } from './engine.js';
+import { createExecChannel, runDeadlineMs, type ExecChannel, type ExecTuning } from './exec-channel.js';
+import { PistonPool } from './piston/piston-pool.js';
+import { roomPortFromRegistry, type RoomsLike } from './room-port.js';
+import { RuntimeCatalog } from './runtime-catalog.js';
+
+/** The embedded engine as started by server.ts (`startEmbeddedEngine`). */
+export interface EmbeddedEngineHandle {
+  url: string;
+  problem(): string | null;
+  close(): Promise<void> | void;
+}
+
+/** What the feature needs. */
+export interface ExecFeatureDeps {
+  config: Config;
+  log: Logger;
+  metrics: Metrics;
+  rooms: RoomsLike;
+  /** starts the embedded engine on loopback; used when `config.pistonUrls` is unset */
+  startEmbedded(): Promise<EmbeddedEngineHandle>;
+  tuning?: ExecTuning;
+}
+
+/** The pieces server.ts wires in. */
+export interface ExecFeature {
+  engine: ExecEngine;
+  channel: ExecChannel;
+  route: UpgradeRoute;
+  router: Router;
+  readiness: ReadinessCheck;
+  /** ends running runs with `done` to all and stores their summaries: run BEFORE the rooms flush */
+  endRuns: ShutdownStep;
+  /** closes engine connections and the embedded engine: run after */
+  closeEngine: ShutdownStep;
+}
+
+/** Builds the feature; starts the embedded engine when no `PISTON_URL` is set. */
+export async function createExecFeature(deps: ExecFeatureDeps): Promise<ExecFeature> {
+  const { config, log, metrics } = deps;
+  const embedded = config.pistonUrls ? null : await deps.startEmbedded();
+  const urls = config.pistonUrls ?? [embedded?.url ?? ''];
+  const engine = new PistonPool(urls, {
+    // The embedded engine honours signals; a real Piston ignores them (PISTON-API.md §6).
+    signalsWork: embedded !== null,
+    connectTimeoutMs: 5000,
+    answerTimeoutMs: 30_000,
+    deadlineMs: runDeadlineMs(config),
+    stopGraceMs: 2000,
+    requestTimeoutMs: 5000,
+  });
+  const catalog = new RuntimeCatalog(engine);
+  const channel = createExecChannel(
+    { config, engine, catalog, port: roomPortFromRegistry(deps.rooms), log: log.child({ feature: 'exec' }), metrics },
+    deps.tuning,
+  );
+  return {
+    engine,
+    channel,
+    route: { prefix: '/api/exec/', handle: (req, socket, head, rest, url) => channel.handleUpgrade(req, socket, head, rest, url) },
+    router: runtimesRoutes({ config, engine, catalog, log }),
+    readiness: {
+      name: 'engine',
+      async check() {
+        const own = embedded?.problem() ?? null;
+        if (own) return own;
+        const all = await engine.status();
+        // Ready while one instance answers; the reason names every instance that does not.
+        if (all.some((s) => s.problem === null)) return null;
+        return all.map((s) => s.problem).join('; ');
+      },
+    },
+    endRuns: { name: 'end running runs', run: () => channel.shutdown() },
+    closeEngine: {
+      name: 'close the execution engine',
+      run: async () => {
+        engine.close();
+        await embedded?.close();
+      },
+    },
+  };
+}
