@@ -1,0 +1,97 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { startServer, type TestServer } from './helpers/start-server.js';
+import { connectPeer, createRoom, entryText, until, waitFor, type YjsPeer } from './helpers/yjs-peer.js';
+
+describe('configurable caps, each answered with a close code and reason', () => {
+  let s: TestServer | undefined;
+  const peers: YjsPeer[] = [];
+  afterEach(async () => {
+    for (const p of peers.splice(0)) p.destroy();
+    await s?.stop();
+    s = undefined;
+  });
+  const peer = (server: TestServer, roomId: string, token: string): YjsPeer => {
+    const p = connectPeer(server.wsUrl, roomId, token);
+    peers.push(p);
+    return p;
+  };
+  const rawClose = (server: TestServer, roomId: string, token: string): Promise<{ code: number; reason: string }> =>
+    new Promise((resolve) => {
+      const ws = new WebSocket(`${server.wsUrl}/yjs/${roomId}?token=${token}`);
+      ws.on('error', () => {});
+      ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+    });
+
+  it('message size: 1009', async () => {
+    s = await startServer({ maxMessageBytes: 1024 });
+    const room = await createRoom(s.url);
+    const ws = new WebSocket(`${s.wsUrl}/yjs/${room.id}?token=${room.editorToken}`);
+    await new Promise((r) => ws.once('open', r));
+    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+    ws.send(new Uint8Array(2048));
+    expect(await closed).toBe(1009);
+  });
+
+  it('document size: 4413, document unchanged, other peers unaffected', async () => {
+    s = await startServer({ maxDocBytes: 4096 });
+    const server = s;
+    const room = await createRoom(server.url);
+    const big = peer(server, room.id, room.editorToken);
+    const other = peer(server, room.id, room.editorToken);
+    await Promise.all([big.synced(), other.synced()]);
+    const before = await server.server.rooms.withDoc(room.id, (doc) => entryText(doc).toString());
+    const closed = big.closed();
+    big.text().insert(0, 'x'.repeat(8000));
+    expect(await closed).toEqual({ code: 4413, reason: 'document size limit reached' });
+    expect(await server.server.rooms.withDoc(room.id, (doc) => entryText(doc).toString())).toBe(before);
+    other.text().insert(0, 'small ');
+    const late = peer(server, room.id, room.viewerToken);
+    await late.synced();
+    await waitFor(late.doc, () => late.text().toString() === `small ${before}`, 5000, 'small edit accepted');
+  });
+
+  it('peers per room: 4429', async () => {
+    s = await startServer({ maxPeersPerRoom: 2 });
+    const room = await createRoom(s.url);
+    const a = peer(s, room.id, room.editorToken);
+    const b = peer(s, room.id, room.viewerToken);
+    await Promise.all([a.synced(), b.synced()]);
+    expect(await rawClose(s, room.id, room.viewerToken)).toEqual({ code: 4429, reason: 'room is full' });
+  });
+
+  it('rooms per address: 4430, while more sockets to an open room are fine', async () => {
+    s = await startServer({ maxRoomsPerAddress: 2, roomCreatesPerMinute: 100 });
+    const [r1, r2, r3] = [await createRoom(s.url), await createRoom(s.url), await createRoom(s.url)];
+    const a = peer(s, r1.id, r1.editorToken);
+    const b = peer(s, r2.id, r2.editorToken);
+    await Promise.all([a.synced(), b.synced()]);
+    expect(await rawClose(s, r3.id, r3.editorToken)).toEqual({ code: 4430, reason: 'too many rooms open from this address' });
+    const again = peer(s, r1.id, r1.viewerToken);
+    await again.synced();
+    // Leaving a room frees its slot.
+    b.provider.disconnect();
+    const server = s;
+    await until(async () => (await server.server.rooms.authorize(r3.id, r3.editorToken)) === 'editor' && (await (await fetch(`${server.url}/metrics`)).text()).includes('codex_peers 2'), 5000, 'b gone');
+    const c = peer(s, r3.id, r3.editorToken);
+    await c.synced();
+  });
+
+  it('metrics count rooms, peers, messages and storage writes', async () => {
+    s = await startServer();
+    const room = await createRoom(s.url);
+    const a = peer(s, room.id, room.editorToken);
+    await a.synced();
+    a.text().insert(0, 'metric ');
+    const server = s;
+    await until(async () => /codex_storage_write_seconds_count [1-9]/.test(await (await fetch(`${server.url}/metrics`)).text()), 5000, 'a storage write');
+    const text = await (await fetch(`${s.url}/metrics`)).text();
+    expect(text).toMatch(/codex_rooms_loaded 1/);
+    expect(text).toMatch(/codex_peers 1/);
+    expect(text).toMatch(/codex_messages_in_total\{kind="sync-update"\} [1-9]/);
+    expect(text).toMatch(/codex_bytes_in_total [1-9]/);
+    const ready = await fetch(`${s.url}/readyz`);
+    expect(await ready.json()).toMatchObject({ status: 'ready', checks: { storage: 'ok' } });
+    
+  });
+});
