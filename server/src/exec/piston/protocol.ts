@@ -137,11 +137,13 @@ export const PISTON_CLOSE = {
 /** How long Piston waits for `init` after connect. */
 export const PISTON_INIT_TIMEOUT_MS = 1000;
 
-/** Signal names Piston's newest era accepts in a `signal` frame (globals.SIGNALS). */
+/**
+ * Signal names a `signal` frame may carry: the recording Piston's list (pre-isolate `api/src/api/v2.js`,
+ * 38 names, BSD/legacy names included; fixture `ws-error-invalid-signal`). Anything else closes with 4005.
+ */
 export const PISTON_SIGNALS: readonly string[] = [
-  'SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGKILL', 'SIGUSR1',
-  'SIGSEGV', 'SIGUSR2', 'SIGPIPE', 'SIGALRM', 'SIGTERM', 'SIGSTKFLT', 'SIGCHLD', 'SIGCONT', 'SIGSTOP',
-  'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGURG', 'SIGXCPU', 'SIGXFSZ', 'SIGVTALRM', 'SIGPROF', 'SIGWINCH',
-  'SIGIO', 'SIGPWR', 'SIGSYS',
-  ...Array.from({ length: 31 }, (_, i) => (i === 0 ? 'SIGRTMIN' : i === 30 ? 'SIGRTMAX' : `SIGRTMIN+${i}`)),
+  'SIGABRT', 'SIGALRM', 'SIGBUS', 'SIGCHLD', 'SIGCLD', 'SIGCONT', 'SIGEMT', 'SIGFPE', 'SIGHUP', 'SIGILL', 'SIGINFO',
+  'SIGINT', 'SIGIO', 'SIGIOT', 'SIGKILL', 'SIGLOST', 'SIGPIPE', 'SIGPOLL', 'SIGPROF', 'SIGPWR', 'SIGQUIT', 'SIGSEGV',
+  'SIGSTKFLT', 'SIGSTOP', 'SIGTSTP', 'SIGSYS', 'SIGTERM', 'SIGTRAP', 'SIGTTIN', 'SIGTTOU', 'SIGUNUSED', 'SIGURG',
+  'SIGUSR1', 'SIGUSR2', 'SIGVTALRM', 'SIGXCPU', 'SIGXFSZ', 'SIGWINCH',
 ];

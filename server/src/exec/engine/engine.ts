@@ -1,0 +1,128 @@
+/**
+ * The engine: runtimes, sandbox, queue and job directories of one process, decided once at start.
+ * piston-api.ts puts Piston's HTTP and WebSocket API in front of it.
+ */
+import { randomInt } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Config } from '../../config.js';
+import type { Logger } from '../../log.js';
+import type { ExecuteResponse } from '../piston/protocol.js';
+import { CgroupPool } from './cgroups.js';
+import { Job, type JobEvents } from './job.js';
+import { JobQueue } from './queue.js';
+import { probeRuntimes, type Runtime } from './runtimes.js';
+import { Sandbox, hasBwrap, trySandbox } from './sandbox.js';
+import { checkLimitOverrides, type JobSpec } from './validate.js';
+
+const FIX = 'install bubblewrap (apt-get install bubblewrap) and allow unprivileged user namespaces '
+  + '(sysctl -w kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0, and on Ubuntu '
+  + 'kernel.apparmor_restrict_unprivileged_userns=0), or point PISTON_URL at a real Piston; '
+  + 'CODEX_UNSAFE_NO_SANDBOX=true runs code unsandboxed (development only)';
+
+/** A started engine. */
+export class Engine {
+  private readonly active = new Set<Job>();
+  private closed = false;
+
+  private constructor(
+    readonly config: Config,
+    readonly log: Logger,
+    readonly runtimes: readonly Runtime[],
+    private readonly sandbox: Sandbox,
+    private readonly queue: JobQueue,
+    private readonly baseDir: string,
+    private readonly cgroups: CgroupPool | null,
+    private readonly why: string | null,
+  ) {}
+
+  /** Probes runtimes and the sandbox. Never throws for a missing sandbox: `problem()` says why. */
+  static async start(config: Config, log: Logger): Promise<Engine> {
+    const bad = checkLimitOverrides(config.limitOverrides);
+    if (bad) throw new Error(bad);
+    const shm = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+    // job files live on tmpfs: pages a job writes are charged to its memory cgroup, not to the disk
+    const baseDir = await mkdtemp(path.join(shm, 'codex-engine-'));
+    await chmod(baseDir, 0o711);
+    const etcDir = path.join(baseDir, 'etc');
+    await mkdir(etcDir, { mode: 0o755 });
+    await writeFile(path.join(etcDir, 'passwd'), 'root:x:0:0:root:/root:/usr/sbin/nologin\nrunner:x:1000:1000:runner:/tmp:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n', { mode: 0o644 });
+    await writeFile(path.join(etcDir, 'group'), 'root:x:0:\nrunner:x:1000:\nnogroup:x:65534:\n', { mode: 0o644 });
+    const jobsDir = path.join(baseDir, 'jobs');
+    await mkdir(jobsDir, { mode: 0o711 });
+
+    const isRoot = process.getuid?.() === 0;
+    const cgroups = isRoot ? CgroupPool.create(`codex-engine-${process.pid}-${randomInt(1e9)}`) : null;
+    // a host uid per slot: outside its namespaces a job is no one, and its processes are countable
+    const uidBase = isRoot ? 100_000 + randomInt(0, 8000) * 1000 : null;
+    const unsafe = config.unsafeNoSandbox;
+    const sandbox = new Sandbox({ allowNet: config.allowNet, unsafe: false, cgroups, uidBase, etcDir });
+    let why: string | null = null;
+    const runtimesP = probeRuntimes();
+    if (!hasBwrap()) why = `bubblewrap (/usr/bin/bwrap) is not installed: ${FIX}`;
+    else {
+      const err = await trySandbox(sandbox, jobsDir).catch((e: unknown) => String(e));
+      if (err) why = `bubblewrap cannot create a sandbox here (${err}): ${FIX}`;
+    }
+    let chosen = sandbox;
+    if (why && unsafe) {
+      log.error({ problem: why }, 'CODEX_UNSAFE_NO_SANDBOX=true: RUNNING STUDENT CODE WITHOUT ANY SANDBOX. Never do this on a shared machine.');
+      chosen = new Sandbox({ allowNet: true, unsafe: true, cgroups, uidBase, etcDir });
+      why = null;
+    } else if (why) log.error({ problem: why }, 'embedded engine cannot run code');
+    const runtimes = await runtimesP;
+    log.info({
+      runtimes: runtimes.map((r) => `${r.language}-${r.version}`), sandbox: chosen.unsafe ? 'NONE (unsafe)' : 'bubblewrap',
+      cgroups: cgroups ? 'v1' : 'none (rlimits)', jobsDir,
+    }, 'embedded engine ready');
+    return new Engine(config, log, runtimes, chosen, new JobQueue(config.maxConcurrentJobs), baseDir, cgroups, why);
+  }
+
+  /** Null when jobs can run, else why not and how to fix it. */
+  problem(): string | null {
+    return this.why;
+  }
+
+  /** Jobs running / waiting. */
+  get load(): { running: number; queued: number } {
+    return { running: this.queue.running, queued: this.queue.queued };
+  }
+
+  /**
+   * Runs a job: waits for a slot, writes its files, calls `ready` (the WebSocket `runtime` frame),
+   * runs the stages and always cleans up. `onJob` hands the job out for stdin and signals.
+   */
+  async run(spec: JobSpec, events?: JobEvents & { ready(): void }, onJob?: (job: Job) => void): Promise<ExecuteResponse> {
+    if (this.why) throw new Error(this.why);
+    const slot = await this.queue.acquire();
+    const job = new Job(spec, this.sandbox, path.join(this.baseDir, 'jobs'), slot, events);
+    this.active.add(job);
+    try {
+      if (this.sandbox.unsafe) this.log.warn({ job: job.id }, 'running a job WITHOUT a sandbox (CODEX_UNSAFE_NO_SANDBOX)');
+      onJob?.(job);
+      await job.prime();
+      events?.ready();
+      return await job.execute();
+    } finally {
+      await job.cleanup().catch((err: unknown) => this.log.warn({ err, job: job.id }, 'job cleanup failed'));
+      this.active.delete(job);
+      this.queue.release(slot);
+    }
+  }
+
+  /** Kills every job, removes their directories and the engine's cgroups. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue.close();
+    const jobs = [...this.active];
+    for (const j of jobs) j.cancel();
+    // wait for running jobs to unwind (their finally blocks remove the directories)
+    const deadline = Date.now() + 5000;
+    while (this.active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await rm(this.baseDir, { recursive: true, force: true, maxRetries: 3 }).catch(() => undefined);
+    this.cgroups?.destroy();
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * One job: prime (job directory and files) → compile → run → cleanup, Piston's job.js semantics
+ * (PISTON-API.md §3, §6) over the sandbox. Results use the newest era's superset shape.
+ */
+import { randomUUID } from 'node:crypto';
+import { chown, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import { constants as osConstants } from 'node:os';
+import type { Stage, StageResult, StageStatus, ExecuteResponse } from '../piston/protocol.js';
+import type { Sandbox, SandboxProcess } from './sandbox.js';
+import type { JobSpec, StageLimits } from './validate.js';
+import { RequestError } from './validate.js';
+
+/** What a WebSocket client sees of a job (HTTP jobs pass none). */
+export interface JobEvents {
+  stage(stage: Stage): void;
+  data(stream: 'stdout' | 'stderr', data: string): void;
+  exit(stage: Stage, result: StageResult): void;
+}
+
+/** Output over WebSocket has no Piston limit; ours is generous but finite, so a runaway printer cannot flood the server. */
+export const WS_OUTPUT_MAX = 8 * 1024 * 1024;
+
+const SIGNAL_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(osConstants.signals).map(([name, num]) => [num, name]),
+);
+
+/** A job bound to a queue slot. */
+export class Job {
+  readonly id = randomUUID();
+  readonly hostDir: string;
+  private current: SandboxProcess | null = null;
+  private cancelled = false;
+
+  constructor(
+    private readonly spec: JobSpec,
+    private readonly sandbox: Sandbox,
+    jobsDir: string,
+    private readonly slot: number,
+    private readonly events?: JobEvents,
+  ) {
+    this.hostDir = path.join(jobsDir, this.id);
+  }
+
+  /** Writes the files into a fresh job directory owned by the slot's uid. */
+  async prime(): Promise<void> {
+    const uid = this.sandbox.uidOf(this.slot);
+    await mkdir(this.hostDir, { mode: 0o700 });
+    const dirs = new Set<string>();
+    for (const f of this.spec.files) {
+      const target = path.join(this.hostDir, f.name);
+      const parent = path.dirname(target);
+      try {
+        if (parent !== this.hostDir && !dirs.has(parent)) {
+          await mkdir(parent, { recursive: true });
+          for (let d = parent; d !== this.hostDir; d = path.dirname(d)) dirs.add(d);
+        }
+        await writeFile(target, f.content);
+      } catch (err) {
+        throw new RequestError(`files: cannot write ${JSON.stringify(f.name)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+    }
+    const main = this.spec.codeFiles[0] as string;
+    if (this.spec.runtime.language === 'java') {
+      // Piston's java package renames $1 to $1.java for the single-file source launcher
+      if (!main.endsWith('.java')) await rename(path.join(this.hostDir, main), path.join(this.hostDir, `${main}.java`));
+    }
+    if (uid !== undefined) {
+      await Promise.all([this.hostDir, ...dirs, ...this.spec.files.map((f) => path.join(this.hostDir, f.name))]
+        .map((p) => chown(p, uid, uid).catch(() => undefined)));
+      if (this.spec.runtime.language === 'java' && !main.endsWith('.java')) {
+        await chown(path.join(this.hostDir, `${main}.java`), uid, uid).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Runs the stages; the HTTP answer (WebSocket clients got the same through `events`). */
+  async execute(): Promise<ExecuteResponse> {
+    const rt = this.spec.runtime;
+    let compile: StageResult | undefined;
+    if (rt.compile) {
+      compile = await this.stage('compile', rt.compile(this.spec.codeFiles), this.spec.compile, '');
+      if (compile.code !== 0) return { compile, run: compile, language: rt.language, version: rt.version };
+    }
+    let main = this.spec.codeFiles[0] as string;
+    if (rt.language === 'java' && !main.endsWith('.java')) main = `${main}.java`;
+    const run = await this.stage('run', rt.run(main, this.spec.args), this.spec.run, this.spec.stdin);
+    return { ...(compile ? { compile } : {}), run, language: rt.language, version: rt.version };
+  }
+
+  /** Stdin for the running stage (WebSocket `data` frames), written raw. */
+  writeStdin(data: string): void {
+    const p = this.current;
+    if (p && p.stdin.writable) p.stdin.write(data);
+  }
+
+  /** Delivers a signal frame's signal to the job's processes. */
+  signal(sig: NodeJS.Signals): void {
+    if (sig === 'SIGKILL') this.killReason = { signal: 'SIGKILL', status: 'SG', message: 'Killed on request' };
+    else this.lastSignal = sig;
+    this.current?.signal(sig);
+  }
+
+  /** Ends the job now (client gone, engine closing); later stages do not start. */
+  cancel(): void {
+    this.cancelled = true;
+    this.current?.signal('SIGKILL');
+  }
+
+  /** Kills whatever is left and removes the job directory. */
+  async cleanup(): Promise<void> {
+    this.cancel();
+    await rm(this.hostDir, { recursive: true, force: true, maxRetries: 3 });
+  }
+
+  private killReason: { signal: string; status: StageStatus; message: string } | null = null;
+  private lastSignal: NodeJS.Signals | null = null;
+
+  private async stage(stage: Stage, argv: readonly string[], limits: StageLimits, stdin: string | null): Promise<StageResult> {
+    const rt = this.spec.runtime;
+    const l = this.spec.limits;
+    this.killReason = null;
+    this.lastSignal = null;
+    const started = performance.now();
+    const proc = await this.sandbox.spawn({
+      slot: this.slot, hostDir: this.hostDir, jobId: this.id, argv,
+      env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', LANG: 'C.UTF-8', PISTON_LANGUAGE: rt.language, ...rt.env },
+      limits: {
+        memory: limits.memory, cpuTime: limits.cpuTime, processes: l.max_process_count, openFiles: l.max_open_files,
+        fileSize: l.max_file_size, addressSpace: rt.addressSpaceLimit,
+      },
+    });
+    this.current = proc;
+    if (this.cancelled) proc.signal('SIGKILL');
+    this.events?.stage(stage);
+    const out = { stdout: '', stderr: '', output: '' };
+    const max = this.events ? WS_OUTPUT_MAX : l.output_max_size;
+    const sizes = { stdout: 0, stderr: 0 };
+    const kill = (reason: { signal: string; status: StageStatus; message: string }): void => {
+      this.killReason ??= reason;
+      proc.signal('SIGKILL');
+    };
+    const collect = (stream: 'stdout' | 'stderr'): Promise<void> => new Promise((resolve) => {
+      const decoder = new StringDecoder('utf8');
+      const src = proc[stream];
+      src.on('data', (chunk: Buffer) => {
+        if (this.killReason?.status === 'OL' || this.killReason?.status === 'EL') return;
+        if (sizes[stream] + chunk.length > max) {
+          // Piston drops the chunk that would cross the limit and kills the job
+          kill({ signal: 'SIGKILL', status: stream === 'stdout' ? 'OL' : 'EL', message: `${stream} length exceeded` });
+          return;
+        }
+        sizes[stream] += chunk.length;
+        const text = decoder.write(chunk);
+        if (!text) return;
+        if (this.events) this.events.data(stream, text);
+        else {
+          out[stream] += text;
+          out.output += text;
+        }
+      });
+      src.once('close', () => resolve());
+      src.once('error', () => resolve());
+    });
+    const streams = Promise.all([collect('stdout'), collect('stderr')]);
+    proc.stdin.on('error', () => undefined); // EPIPE when the program exits without reading
+    if (stdin !== null && !this.events) {
+      // HTTP: written once, with the trailing newline Piston adds, then closed
+      proc.stdin.end(stdin.endsWith('\n') ? stdin : `${stdin}\n`);
+    } else if (stage === 'compile') proc.stdin.end();
+    const timer = limits.timeout > 0
+      ? setTimeout(() => kill({ signal: 'SIGKILL', status: 'TO', message: 'Time limit exceeded' }), limits.timeout)
+      : null;
+    const exit = await proc.exited;
+    if (timer) clearTimeout(timer);
+    // every process of the job is gone once bwrap exits; the pipes close right after
+    await Promise.race([streams, new Promise((r) => setTimeout(r, 2000))]);
+    this.current = null;
+    const wall = performance.now() - started;
+    const stats = await proc.stats();
+    const result: StageResult = {
+      stdout: out.stdout, stderr: out.stderr, output: out.output, code: null, signal: null,
+      message: null, status: null, cpu_time: round(stats.cpuMs ?? 0), wall_time: round(wall), memory: stats.memoryBytes,
+    };
+    const bwrapCode = exit.code;
+    const cpuKill = limits.cpuTime > 0 && (bwrapCode === 128 + (osConstants.signals.SIGXCPU)
+      || (bwrapCode === 137 && stats.cpuMs !== undefined && stats.cpuMs >= limits.cpuTime));
+    const reason = this.killReason as { signal: string; status: StageStatus; message: string } | null;
+    if (reason) Object.assign(result, reason);
+    else if (cpuKill) Object.assign(result, { signal: 'SIGKILL', status: 'TO', message: 'Time limit exceeded' });
+    else if (stats.oomKilled) Object.assign(result, { signal: 'SIGKILL', status: 'SG', message: 'Memory limit exceeded' });
+    else if (exit.signal !== null) Object.assign(result, { signal: exit.signal, status: 'SG', message: `Caught fatal signal ${osConstants.signals[exit.signal as NodeJS.Signals] ?? ''}` });
+    else if (this.lastSignal && bwrapCode === 128 + osConstants.signals[this.lastSignal]) {
+      Object.assign(result, { signal: this.lastSignal, status: 'SG', message: `Caught fatal signal ${bwrapCode - 128}` });
+    } else {
+      result.code = bwrapCode;
+      if (bwrapCode !== 0) Object.assign(result, { status: 'RE', message: `Exited with error status ${bwrapCode ?? '?'}` });
+    }
+    if (this.events) this.events.exit(stage, result);
+    return result;
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+/** A signal name from its number (for messages). */
+export function signalName(n: number): string | undefined {
+  return SIGNAL_NAMES[n];
+}

@@ -1,0 +1,54 @@
+/**
+ * Bounds concurrent jobs (PISTON_MAX_CONCURRENT_JOBS): extra jobs wait in FIFO order, as in Piston.
+ * A slot number comes with each turn; the sandbox keys a host uid and a cgroup on it.
+ */
+
+/** Raised to waiters when the engine closes. */
+export class QueueClosedError extends Error {
+  constructor() {
+    super('the engine is shutting down');
+    this.name = 'QueueClosedError';
+  }
+}
+
+/** A FIFO of job slots. */
+export class JobQueue {
+  private readonly free: number[];
+  private readonly waiting: { resolve: (slot: number) => void; reject: (err: Error) => void }[] = [];
+  private closed = false;
+
+  constructor(readonly size: number) {
+    this.free = Array.from({ length: size }, (_, i) => i);
+  }
+
+  /** Jobs holding a slot. */
+  get running(): number {
+    return this.size - this.free.length;
+  }
+
+  /** Jobs waiting for a slot. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  /** Waits for a free slot; rejects with QueueClosedError once closed. */
+  acquire(): Promise<number> {
+    if (this.closed) return Promise.reject(new QueueClosedError());
+    const slot = this.free.shift();
+    if (slot !== undefined) return Promise.resolve(slot);
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+
+  /** Returns a slot; the longest waiter gets it. */
+  release(slot: number): void {
+    const next = this.waiting.shift();
+    if (next) next.resolve(slot);
+    else this.free.unshift(slot); // reuse warm slots first (their cgroup limits are already written)
+  }
+
+  /** Rejects every waiter and refuses new ones. */
+  close(): void {
+    this.closed = true;
+    for (const w of this.waiting.splice(0)) w.reject(new QueueClosedError());
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * The sandbox of one stage: bubblewrap with fresh user/pid/net/ipc/uts/cgroup/mount namespaces, no
+ * capabilities, a read-only view of the system directories only, a private /tmp and the job
+ * directory, spawned as an unprivileged host uid (one per queue slot) under prlimit's rlimits and
+ * inside the slot's cgroups. SIGKILL to the namespace's init ends every process of the job.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { once } from 'node:events';
+import type { Readable, Writable } from 'node:stream';
+import type { CgroupPool, CgroupStats } from './cgroups.js';
+
+/** Where the job directory appears inside the sandbox (Piston's path, so tracebacks look the same). */
+export const BOX_JOBS = '/piston/jobs';
+/** The uid and gid a job has inside its namespace. */
+export const BOX_UID = 1000;
+
+/** Limits of one stage, in Piston's units (bytes, ms); ≤ 0 means none. */
+export interface SandboxLimits {
+  memory: number;
+  cpuTime: number;
+  processes: number;
+  openFiles: number;
+  fileSize: number;
+  /** carry the memory limit as RLIMIT_AS too (see Runtime.addressSpaceLimit) */
+  addressSpace: boolean;
+}
+
+/** One stage to run. */
+export interface SandboxSpawn {
+  slot: number;
+  /** the job directory on the host, and its name inside the box */
+  hostDir: string;
+  jobId: string;
+  argv: readonly string[];
+  env: Readonly<Record<string, string>>;
+  limits: SandboxLimits;
+}
+
+/** How a sandboxed process ended. */
+export interface SandboxExit {
+  code: number | null;
+  signal: string | null;
+}
+
+/** A running stage. */
+export interface SandboxProcess {
+  readonly stdin: Writable;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  /** delivers `signal` to every process of the job (SIGKILL: ends the whole namespace) */
+  signal(signal: NodeJS.Signals): void;
+  readonly exited: Promise<SandboxExit>;
+  /** resource use, once exited */
+  stats(): Promise<CgroupStats>;
+}
+
+/** How the engine isolates jobs, decided once at start. */
+export interface SandboxOptions {
+  allowNet: boolean;
+  /** run without bubblewrap (development only) */
+  unsafe: boolean;
+  cgroups: CgroupPool | null;
+  /** host uid/gid of slot 0 (slots count up), or null to keep the server's own */
+  uidBase: number | null;
+  /** files made once per engine: a minimal /etc/passwd and /etc/group */
+  etcDir: string;
+}
+
+/** System paths a job may read: directories of the toolchains and the few /etc files they need. */
+function systemMounts(allowNet: boolean): string[] {
+  const args: string[] = ['--ro-bind', '/usr', '/usr'];
+  for (const top of ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32']) {
+    let st;
+    try { st = lstatSync(top); } catch { continue; }
+    if (st.isSymbolicLink()) args.push('--symlink', readlinkSync(top), top);
+    else if (st.isDirectory()) args.push('--ro-bind', top, top);
+  }
+  const etc = ['/etc/alternatives', '/etc/ld.so.cache', '/etc/ld.so.conf', '/etc/ld.so.conf.d', '/etc/localtime', '/etc/nsswitch.conf'];
+  try { for (const e of readdirSync('/etc')) if (e.startsWith('java')) etc.push(`/etc/${e}`); } catch { /* no /etc */ }
+  if (allowNet) etc.push('/etc/resolv.conf', '/etc/hosts', '/etc/ssl', '/etc/ca-certificates');
+  for (const e of etc) if (existsSync(e)) args.push('--ro-bind', e, e);
+  return args;
+}
+
+/** Sandboxed stages for one engine. */
+export class Sandbox {
+  private readonly fixed: string[];
+
+  constructor(private readonly opts: SandboxOptions) {
+    this.fixed = [
+      '--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try',
+      ...(opts.allowNet ? [] : ['--unshare-net']),
+      '--die-with-parent', '--new-session', '--cap-drop', 'ALL',
+      '--uid', String(BOX_UID), '--gid', String(BOX_UID), '--hostname', 'piston',
+      ...systemMounts(opts.allowNet),
+      '--ro-bind', `${opts.etcDir}/passwd`, '/etc/passwd', '--ro-bind', `${opts.etcDir}/group`, '/etc/group',
+      '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--dir', BOX_JOBS,
+    ];
+  }
+
+  /** Whether jobs run unsandboxed (the development switch). */
+  get unsafe(): boolean {
+    return this.opts.unsafe;
+  }
+
+  /** The host uid of a slot, or undefined when jobs keep the server's uid. */
+  uidOf(slot: number): number | undefined {
+    return this.opts.uidBase === null ? undefined : this.opts.uidBase + slot;
+  }
+
+  private rlimits(l: SandboxLimits, perSlotUid: boolean): string[] {
+    const out = ['/usr/bin/prlimit', `--nofile=${l.openFiles}`, '--core=0'];
+    if (l.fileSize > 0) out.push(`--fsize=${l.fileSize}`);
+    if (l.cpuTime > 0) {
+      const s = Math.ceil(l.cpuTime / 1000);
+      out.push(`--cpu=${s}:${s + 1}`); // SIGXCPU at the limit, SIGKILL a second later
+    }
+    if (l.memory > 0 && (l.addressSpace || !this.opts.cgroups?.has('memory'))) out.push(`--as=${l.memory}`);
+    // RLIMIT_NPROC counts every process of the uid: only meaningful with a uid per slot
+    if (perSlotUid && !this.opts.cgroups?.has('pids')) out.push(`--nproc=${l.processes}`);
+    return out;
+  }
+
+  /** Starts one stage. Resolves once the job's processes are inside their cgroups and running. */
+  async spawn(s: SandboxSpawn): Promise<SandboxProcess> {
+    const uid = this.uidOf(s.slot);
+    const cg = this.opts.cgroups;
+    if (cg) await cg.prepare(s.slot, s.limits.memory, s.limits.processes);
+    const boxDir = `${BOX_JOBS}/${s.jobId}`;
+    let argv: string[];
+    if (this.opts.unsafe) {
+      argv = [...this.rlimits(s.limits, uid !== undefined), '--', ...s.argv];
+    } else {
+      const env = Object.entries(s.env).flatMap(([k, v]) => ['--setenv', k, v]);
+      argv = [
+        ...this.rlimits(s.limits, uid !== undefined), '--', '/usr/bin/bwrap', ...this.fixed, '--clearenv', ...env,
+        '--bind', s.hostDir, boxDir, '--chdir', boxDir, '--remount-ro', '/',
+        '--info-fd', '3', '--block-fd', '4', '--', ...s.argv,
+      ];
+    }
+    const [cmd, ...rest] = argv as [string, ...string[]];
+    const child = spawn(cmd, rest, {
+      cwd: this.opts.unsafe ? s.hostDir : '/',
+      env: this.opts.unsafe ? { ...s.env, PWD: s.hostDir } : {},
+      stdio: this.opts.unsafe ? ['pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+      ...(uid !== undefined ? { uid, gid: uid } : {}),
+      detached: this.opts.unsafe, // own process group, so a kill reaches its children
+    });
+    const exited = new Promise<SandboxExit>((resolve) => {
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+      child.once('error', () => resolve({ code: null, signal: null }));
+    });
+    // the host pid of the namespace's init: killing it kills every process of the job
+    let initPid: number | undefined;
+    if (!this.opts.unsafe) {
+      initPid = await readInfoPid(child);
+      if (initPid !== undefined && cg) await cg.enter(s.slot, initPid).catch(() => undefined);
+      const block = child.stdio[4] as Writable | null;
+      block?.end('x');
+    } else if (child.pid !== undefined && cg) {
+      await cg.enter(s.slot, child.pid).catch(() => undefined);
+    }
+    const sp: SandboxProcess = {
+      stdin: child.stdin as Writable,
+      stdout: child.stdout as Readable,
+      stderr: child.stderr as Readable,
+      exited,
+      signal: (sig) => signalJob(child, initPid, sig, this.opts.unsafe),
+      stats: async () => (cg ? cg.stats(s.slot) : { cpuMs: undefined, memoryBytes: null, oomKilled: false }),
+    };
+    if (initPid === undefined && !this.opts.unsafe) sp.signal('SIGKILL');
+    return sp;
+  }
+}
+
+/** Reads bwrap's `--info-fd` JSON for the child pid (null if bwrap died before writing it). */
+async function readInfoPid(child: ChildProcess): Promise<number | undefined> {
+  const info = child.stdio[3] as Readable | null;
+  if (!info) return undefined;
+  let text = '';
+  const done = new Promise<number | undefined>((resolve) => {
+    info.on('data', (d: Buffer) => {
+      text += d.toString();
+      const m = /"child-pid":\s*(\d+)/.exec(text);
+      if (m && text.includes('}')) resolve(Number(m[1]));
+    });
+    info.once('close', () => resolve(undefined));
+    child.once('exit', () => resolve(undefined));
+  });
+  const pid = await done;
+  info.destroy();
+  return pid;
+}
+
+/** Every descendant of `pid`, read from /proc (children lists of each thread). */
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const stack = [pid];
+  while (stack.length > 0) {
+    const p = stack.pop() as number;
+    let tasks: string[];
+    try { tasks = readdirSync(`/proc/${p}/task`); } catch { continue; }
+    for (const t of tasks) {
+      let kids: string;
+      try { kids = readFileSync(`/proc/${p}/task/${t}/children`, 'utf8'); } catch { continue; }
+      for (const k of kids.split(' ')) if (k.trim()) { out.push(Number(k)); stack.push(Number(k)); }
+    }
+  }
+  return out;
+}
+
+function signalJob(child: ChildProcess, initPid: number | undefined, sig: NodeJS.Signals, unsafe: boolean): void {
+  const kill = (pid: number, s: NodeJS.Signals): void => { try { process.kill(pid, s); } catch { /* already gone */ } };
+  if (unsafe) {
+    if (child.pid !== undefined) kill(-child.pid, sig);
+    return;
+  }
+  if (sig === 'SIGKILL') {
+    if (initPid !== undefined) kill(initPid, 'SIGKILL'); // the pid namespace dies with its init
+    else if (child.pid !== undefined) kill(child.pid, 'SIGKILL'); // --die-with-parent takes the rest
+    return;
+  }
+  // the init (bwrap) would ignore most signals: deliver to the job's own processes
+  if (initPid !== undefined) for (const p of descendants(initPid)) kill(p, sig);
+}
+
+/** Tries a real sandbox once: null when it works, else bwrap's complaint. */
+export async function trySandbox(sandbox: Sandbox, hostDir: string): Promise<string | null> {
+  const sp = await sandbox.spawn({
+    slot: 0, hostDir, jobId: 'probe', argv: ['/usr/bin/true'], env: { PATH: '/usr/bin:/bin' },
+    limits: { memory: -1, cpuTime: 5000, processes: 16, openFiles: 64, fileSize: 1024, addressSpace: false },
+  });
+  let err = '';
+  sp.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  sp.stdout.resume();
+  sp.stdin.end();
+  const timer = setTimeout(() => sp.signal('SIGKILL'), 10_000);
+  const exit = await sp.exited;
+  clearTimeout(timer);
+  await once(sp.stderr, 'close').catch(() => undefined);
+  return exit.code === 0 ? null : err.trim() || `exit ${exit.code ?? exit.signal ?? '?'}`;
+}
+
+/** Whether bubblewrap is installed. */
+export function hasBwrap(): boolean {
+  return spawnSync('/usr/bin/bwrap', ['--version']).status === 0;
+}
