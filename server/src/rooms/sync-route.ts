@@ -26,8 +26,8 @@ export interface SyncRouteOptions {
 /** The endpoint plus what shutdown needs. */
 export interface SyncRoute {
   route: UpgradeRoute;
-  /** closes every sync socket with 1001 */
-  closeAll(): void;
+  /** closes every sync socket with 1001; resolves when their close handshakes are done (≤ 1 s) */
+  closeAll(): Promise<void>;
   /** open sync sockets */
   readonly peers: number;
 }
@@ -102,10 +102,20 @@ export function syncRoute(registry: RoomRegistry, opts: SyncRouteOptions, metric
         });
       },
     },
-    closeAll() {
+    async closeAll() {
       accepting = false;
       heartbeat.stop();
-      for (const ws of wss.clients) closeWith(ws, 'goingAway', metrics);
+      const sockets = [...wss.clients];
+      const done = sockets.map((ws) =>
+        ws.readyState === ws.CLOSED ? Promise.resolve() : new Promise<void>((r) => ws.once('close', () => r())),
+      );
+      for (const ws of sockets) closeWith(ws, 'goingAway', metrics);
+      // Wait for the handshakes: exiting with the close frame unread would reset the TCP
+      // connection and the client would see 1006 instead of 1001.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(done), new Promise<void>((r) => (timer = setTimeout(r, 1000)))]);
+      clearTimeout(timer);
+      for (const ws of sockets) if (ws.readyState !== ws.CLOSED) ws.terminate();
     },
     get peers() {
       return wss.clients.size;

@@ -1,0 +1,82 @@
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import * as Y from 'yjs';
+import { startServer } from './helpers/start-server.js';
+import { connectPeer, createRoom, entryText, until, waitFor } from './helpers/yjs-peer.js';
+
+function storedRows(dataDir: string, roomId: string): { n: number; bytes: number } {
+  const db = new Database(path.join(dataDir, 'rooms.sqlite'), { readonly: true, fileMustExist: true });
+  try {
+    const r = db.prepare('SELECT count(*) AS n, coalesce(sum(length(data)), 0) AS bytes FROM updates WHERE room_id = ?').get(roomId) as { n: number; bytes: number };
+    return r;
+  } finally {
+    db.close();
+  }
+}
+
+describe('durable rooms', () => {
+  it('a restart keeps every room, its tokens and its text', async () => {
+    const first = await startServer({ roomCreatesPerMinute: 100 });
+    const rooms = await Promise.all([0, 1, 2, 3, 4].map((i) => createRoom(first.url, { name: `room ${i}`, language: i % 2 ? 'go' : 'python' })));
+    for (const [i, room] of rooms.entries()) {
+      const p = connectPeer(first.wsUrl, room.id, room.editorToken);
+      await p.synced();
+      p.text().insert(0, `edit of room ${i}\n`);
+      const mark = `edit of room ${i}\n`;
+      await until(async () => first.server.rooms.isLoaded(room.id) && (await first.server.rooms.withDoc(room.id, (doc) => entryText(doc).toString().startsWith(mark))), 5000, 'edit on the server');
+      p.destroy();
+    }
+    const texts = await Promise.all(rooms.map((r) => first.server.rooms.withDoc(r.id, (doc) => entryText(doc).toString())));
+    await first.stop({ keepData: true });
+
+    const second = await startServer({ dataDir: first.dataDir });
+    try {
+      for (const [i, room] of rooms.entries()) {
+        const res = await fetch(`${second.url}/api/rooms/${room.id}?token=${room.viewerToken}`);
+        expect(await res.json()).toMatchObject({ id: room.id, name: `room ${i}`, role: 'viewer' });
+        const p = connectPeer(second.wsUrl, room.id, room.viewerToken);
+        await p.synced();
+        expect(p.text().toString()).toBe(texts[i]);
+        expect(p.text().toString().startsWith(`edit of room ${i}\n`)).toBe(true);
+        p.destroy();
+      }
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('an update is on disk within the flush interval, and history is compacted to about the document size', async () => {
+    const s = await startServer({ flushMs: 50, roomUnloadMs: 100 });
+    try {
+      const room = await createRoom(s.url);
+      const a = connectPeer(s.wsUrl, room.id, room.editorToken);
+      await a.synced();
+      a.text().insert(0, 'first ');
+      const t0 = Date.now();
+      await until(() => storedRows(s.dataDir, room.id).n >= 2, 2000, 'the update row');
+      expect(Date.now() - t0).toBeLessThan(1000); // generous on a loaded box; the bench measures it precisely
+      // Many small edits that mostly cancel out: history must not keep them all.
+      for (let i = 0; i < 3000; i++) {
+        a.text().insert(0, `typing ${i} `);
+        if (i % 2 === 1) a.text().delete(0, 20);
+        if (i % 100 === 0) await new Promise((r) => setImmediate(r));
+      }
+      const want = a.text().toString();
+      const watcher = connectPeer(s.wsUrl, room.id, room.viewerToken);
+      await watcher.synced();
+      await waitFor(watcher.doc, () => watcher.text().toString() === want, 10_000, 'all edits relayed');
+      watcher.destroy();
+      a.destroy();
+      await until(() => !s.server.rooms.isLoaded(room.id), 5000, 'unload (flush + compaction)');
+      const stored = storedRows(s.dataDir, room.id);
+      const docSize = await s.server.rooms.withDoc(room.id, (doc) => Y.encodeStateAsUpdate(doc).length);
+      expect(stored.n).toBe(1);
+      expect(stored.bytes).toBeLessThanOrEqual(docSize * 1.1);
+      const text = await s.server.rooms.withDoc(room.id, (doc) => entryText(doc).toString());
+      expect(text).toBe(want);
+    } finally {
+      await s.stop();
+    }
+  });
+});
