@@ -141,7 +141,10 @@ async function main() {
   }
   /** Packages Piston confirmed (200 or "Already installed") in this run. */
   const confirmed = new Set();
-  let backoff = 500;
+  // Two backoffs: waiting for Piston to answer at all, and retrying a failed install (each of
+  // which may have crashed Piston, so those are spaced out more, up to 10 s apart).
+  let waitBackoff = 250;
+  let installBackoff = 250;
   let waitingLogged = false;
   setStep(`waiting for ${baseUrl}`);
   while (Date.now() < deadline) {
@@ -149,11 +152,12 @@ async function main() {
     if (list === null) {
       if (!waitingLogged) log(`waiting for Piston at ${baseUrl}`);
       waitingLogged = true;
-      await sleep(backoff);
-      backoff = Math.min(backoff * 2, 10_000);
+      await sleep(waitBackoff);
+      waitBackoff = Math.min(waitBackoff * 2, 5000);
       continue;
     }
     waitingLogged = false;
+    waitBackoff = 250;
     const missing = packages.filter((p) => !confirmed.has(`${p.name}=${p.version}`) && !listed(list, p));
     const next = missing[0];
     if (next === undefined) {
@@ -168,10 +172,10 @@ async function main() {
     if (outcome === 'installed') {
       confirmed.add(`${next.name}=${next.version}`);
       log(`${next.name}=${next.version} installed`);
-      backoff = 500;
+      installBackoff = 250;
     } else {
-      await sleep(backoff);
-      backoff = Math.min(backoff * 2, 10_000);
+      await sleep(installBackoff);
+      installBackoff = Math.min(installBackoff * 2, 10_000);
     }
   }
   log(`gave up after PISTON_INSTALL_TIMEOUT (${step})`);
