@@ -1,0 +1,91 @@
+/**
+ * Two people co-edit and see each other's cursor label; a viewer cannot change the document;
+ * a bad link gets a clear page.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser } from 'playwright-core';
+import { createRoom, editorText, ensureBuilt, launchBrowser, openRoom, personContext, startServer, type ServerHandle } from './harness.js';
+
+let server: ServerHandle;
+let browser: Browser;
+
+beforeAll(async () => {
+  ensureBuilt();
+  server = await startServer();
+  browser = await launchBrowser();
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+describe('collaboration in the browser', () => {
+  it('two editors co-edit and each sees the other’s cursor label', async () => {
+    const room = await createRoom(server.url, { name: 'Pair', language: 'python' });
+    const ana = await openRoom(await personContext(browser, 'Ana'), server.url, room.ownerUrl);
+    const bo = await openRoom(await personContext(browser, 'Bo'), server.url, room.editorUrl);
+
+    await ana.click('.cm-content');
+    await ana.keyboard.press('Control+End');
+    await ana.keyboard.type('\n# from Ana');
+    await bo.click('.cm-content');
+    await bo.keyboard.press('Control+Home');
+    await bo.keyboard.type('# from Bo\n');
+
+    await expect.poll(() => editorText(ana), { timeout: 15_000 }).toContain('# from Bo');
+    await expect.poll(() => editorText(bo), { timeout: 15_000 }).toContain('# from Ana');
+    expect(await editorText(ana)).toBe(await editorText(bo));
+
+    await ana.waitForSelector('.cm-ySelectionInfo:has-text("Bo")', { timeout: 15_000 });
+    await bo.waitForSelector('.cm-ySelectionInfo:has-text("Ana")', { timeout: 15_000 });
+    // The people list shows both, with roles.
+    await expect.poll(async () => (await ana.locator('[data-testid=participant]').allTextContents()).join('|'), { timeout: 10_000 }).toMatch(/Bo.*editor.*connected/);
+    await ana.context().close();
+    await bo.context().close();
+  });
+
+  it('a viewer sees everything read-only and cannot change the document', async () => {
+    const room = await createRoom(server.url, { language: 'python' });
+    const ana = await openRoom(await personContext(browser, 'Teacher'), server.url, room.ownerUrl);
+    const viewer = await openRoom(await personContext(browser, 'Student'), server.url, room.viewerUrl);
+    const before = await editorText(ana);
+
+    expect(await viewer.getAttribute('.cm-content', 'contenteditable')).toBe('false');
+    expect(await viewer.textContent('[data-testid=role]')).toMatch(/read-only/);
+    await viewer.click('.cm-content');
+    await viewer.keyboard.type('hacked');
+    await viewer.keyboard.press('Enter');
+    // No file actions for a viewer, and the run button is disabled.
+    expect(await viewer.locator('button', { hasText: '+ File' }).count()).toBe(0);
+    const buttons = await viewer.locator('button').allTextContents();
+    const run = viewer.getByRole('button', { name: /^▶ Run/ });
+    expect(await run.isDisabled(), buttons.join('|')).toBe(true);
+
+    // The owner's edits still reach the viewer, and the viewer's keystrokes reached no one.
+    await ana.click('.cm-content');
+    await ana.keyboard.press('Control+End');
+    await ana.keyboard.type('\n# owner');
+    await expect.poll(() => editorText(viewer), { timeout: 15_000 }).toContain('# owner');
+    expect(await editorText(viewer)).not.toContain('hacked');
+    expect(await editorText(ana)).toBe(`${before}\n# owner`);
+    // The viewer follows the owner by default.
+    expect(await viewer.textContent('body')).toMatch(/Following\s+Teacher/);
+    await ana.context().close();
+    await viewer.context().close();
+  });
+
+  it('a bad link and an unknown room get a clear page', async () => {
+    const room = await createRoom(server.url);
+    const ctx = await personContext(browser, 'Ana');
+    const page = await ctx.newPage();
+    await page.goto(`${server.url}/r/${room.id}?token=wrong-token-value`);
+    await page.waitForSelector('h1');
+    expect(await page.textContent('h1')).toMatch(/not valid/);
+    await page.goto(`${server.url}/r/nosuchroom123?token=abc`);
+    await page.waitForSelector('h1');
+    expect(await page.textContent('h1')).toMatch(/does not exist/);
+    await page.goto(`${server.url}/r/${room.id}`);
+    expect(await page.textContent('h1')).toMatch(/does not work/);
+    await ctx.close();
+  });
+});
