@@ -1,0 +1,359 @@
+/**
+ * The room bus: one Redis Stream per room (`codex:room:<id>:y`) carrying binary Yjs updates and
+ * awareness updates between instances. Streams, not pub/sub: entries are ordered, kept until
+ * trimmed, and a reader that was away (disconnect, Redis restart) resumes from the last id it saw
+ * instead of silently losing what was sent meanwhile. When the bus cannot guarantee that (the
+ * stream was trimmed past our last id, or Redis lost its data), it says so with `resync`, and the
+ * caller reloads the room from storage and republishes its own state.
+ *
+ * One blocking `XREAD` connection serves every room the instance holds a replica of; joining a
+ * room interrupts the blocking read (`CLIENT UNBLOCK`) so the new room is read at once.
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from '../log.js';
+import { silentLogger } from '../log.js';
+import { PUBLISH_LUA, runScript, TRIM_STORED_LUA } from './bus-scripts.js';
+import { compareStreamIds, parseStreamInfo, STREAM_START, type StreamInfo } from './stream-ids.js';
+
+/** What a room's stream carries. */
+export type RoomBusKind = 'update' | 'awareness';
+
+/** One field value per kind on the wire; one letter keeps entries small. */
+const KIND_CODES = { update: 'u', awareness: 'a' } as const satisfies Record<RoomBusKind, string>;
+const KIND_BY_CODE = new Map<string, RoomBusKind>(
+  Object.entries(KIND_CODES).map(([kind, code]) => [code, kind as RoomBusKind]),
+);
+
+/** A message read from another instance. */
+export interface RoomBusMessage {
+  room: string;
+  kind: RoomBusKind;
+  /** the instance id of the publisher */
+  origin: string;
+  /** the y-protocols payload, byte for byte */
+  data: Buffer;
+  /** the stream entry id: the position storage records as "stored through" */
+  id: string;
+}
+
+/** Why the caller must reload a room from storage. */
+export type ResyncReason =
+  /** entries after our last seen id were trimmed before we read them */
+  | 'trimmed'
+  /** Redis restarted (new run id) or the stream vanished: whatever it held may be lost */
+  | 'redis-restarted';
+
+/** Receives what the bus reads. Exceptions thrown here are logged and do not stop the bus. */
+export interface RoomBusListener {
+  message(msg: RoomBusMessage): void;
+  /** reload `room` from storage, then publish the replica's full state so peers get what Redis lost */
+  resync(room: string, reason: ResyncReason): void;
+}
+
+/** Options of {@link createRedisRoomBus}. */
+export interface RedisRoomBusOptions {
+  redisUrl: string;
+  listener: RoomBusListener;
+  /** this instance's id; own messages are skipped. Default: a random UUID */
+  instanceId?: string;
+  /** safety cap per stream (exact, in the publish script); normal trimming is {@link RedisRoomBus.trimStored} */
+  maxLen?: number;
+  /** trimStored never removes entries younger than this (Redis clock), so live readers are never trimmed past */
+  trimGraceMs?: number;
+  /** entries per stream per read */
+  batch?: number;
+  /** the blocking read's timeout: only a backstop, joins interrupt it */
+  blockMs?: number;
+  log?: Logger;
+  /** extra ioredis options (tests) */
+  redisOptions?: RedisOptions;
+}
+
+/**
+ * The Redis key of a room's stream. The braces are a Redis Cluster hash tag: every key of one
+ * room (stream, trimmed marker, leases) lands in one slot, so scripts may touch several.
+ */
+export function roomStreamKey(room: string): string {
+  return `codex:room:{${room}}:y`;
+}
+
+/** The key holding the highest id ever trimmed from the room's stream (see bus-scripts.ts). */
+export function roomTrimmedKey(room: string): string {
+  return `codex:room:{${room}}:y:trimmed`;
+}
+
+/** A running bus; see the module comment. */
+export interface RedisRoomBus {
+  readonly instanceId: string;
+  /** appends a message to the room's stream; resolves to its entry id */
+  publish(room: string, kind: RoomBusKind, data: Uint8Array): Promise<string>;
+  /**
+   * Starts reading `room`: after `from` if given (e.g. the id storage was loaded through), else after
+   * the stream's current end. Resolves to the id reading starts after. Joining twice is a no-op.
+   */
+  join(room: string, from?: string): Promise<string>;
+  /** stops reading `room` (the replica was dropped: no peers left here) */
+  leave(room: string): void;
+  /** rooms being read */
+  rooms(): string[];
+  /** the last id read (or skipped as our own) in `room`, undefined if not joined */
+  lastId(room: string): string | undefined;
+  /** "trim once stored": drops entries up to and including `storedId`, none younger than trimGraceMs */
+  trimStored(room: string, storedId: string): Promise<number>;
+  /** stream facts (tests, metrics); undefined if the stream does not exist */
+  info(room: string): Promise<StreamInfo | undefined>;
+  /** stops reading and closes both connections; idempotent */
+  close(): Promise<void>;
+}
+
+/** Connects a bus (two connections: commands, and the blocking reader) and starts reading. */
+export async function createRedisRoomBus(opts: RedisRoomBusOptions): Promise<RedisRoomBus> {
+  const log = (opts.log ?? silentLogger()).child({ scope: 'room-bus' });
+  const instanceId = opts.instanceId ?? randomUUID();
+  const maxLen = opts.maxLen ?? 100_000;
+  const trimGraceMs = opts.trimGraceMs ?? 30_000;
+  const batch = opts.batch ?? 500;
+  const blockMs = opts.blockMs ?? 5_000;
+  const listener = opts.listener;
+
+  const cmd = new Redis(opts.redisUrl, { lazyConnect: true, ...opts.redisOptions });
+  // The reader's in-flight XREAD must fail on a disconnect (not be resent blindly) so the loop
+  // can check for a Redis restart before reading on; its commands wait for the reconnect.
+  const reader = new Redis(opts.redisUrl, {
+    lazyConnect: true,
+    ...opts.redisOptions,
+    maxRetriesPerRequest: null,
+    autoResendUnfulfilledCommands: false,
+  });
+  cmd.on('error', (err: Error) => log.debug({ err: err.message }, 'redis (commands) error'));
+  reader.on('error', (err: Error) => log.debug({ err: err.message }, 'redis (reader) error'));
+  await Promise.all([cmd.connect(), reader.connect()]);
+
+  const joined = new Map<string, string>(); // room → last id read
+  const keyToRoom = new Map<string, string>();
+  let runId = await redisRunId(cmd);
+  let readerClientId = Number(await reader.client('ID'));
+  let needsResume = false;
+  let closed = false;
+  let generation = 0; // bumped by join(); a read started with an older one must be interrupted
+  let readingGeneration = -1; // generation of the XREAD in flight, -1 if none
+  let wakeIdle: (() => void) | undefined;
+
+  // ioredis drops (never settles) an in-flight command on a disconnect when it must not resend
+  // it, so the loop races every reader command against this abort, fired on close and on close().
+  // (The same for commands on `cmd` awaited by the loop: with Redis away and the bus closing,
+  // ioredis would keep them queued for a reconnect that never comes.)
+  const aborters = new Set<(err: Error) => void>();
+  const guarded = <T>(p: Promise<T>): Promise<T> => {
+    let abort: (err: Error) => void = () => undefined;
+    const aborted = new Promise<never>((_, reject) => (abort = reject));
+    aborters.add(abort);
+    return Promise.race([p, aborted]).finally(() => aborters.delete(abort));
+  };
+  const abortAll = (why: string): void => {
+    for (const abort of [...aborters]) abort(new Error(why));
+  };
+  reader.on('close', () => {
+    needsResume = true;
+    abortAll('reader connection closed');
+  });
+  reader.on('ready', () => {
+    needsResume = true;
+  });
+
+  const safely = (what: string, fn: () => void): void => {
+    try {
+      fn();
+    } catch (err) {
+      log.error({ err }, `room bus listener threw in ${what}`);
+    }
+  };
+
+  const streamInfo = async (room: string): Promise<StreamInfo | undefined> => {
+    try {
+      return parseStreamInfo(await cmd.xinfo('STREAM', roomStreamKey(room)));
+    } catch (err) {
+      if (err instanceof Error && /no such key/i.test(err.message)) return undefined;
+      throw err;
+    }
+  };
+
+  /** Resync `room` if entries after its last id were removed before we read them. */
+  const checkGap = async (room: string): Promise<void> => {
+    const last = joined.get(room);
+    if (last === undefined) return;
+    const [info, marker] = await guarded(Promise.all([streamInfo(room), cmd.get(roomTrimmedKey(room))]));
+    if (joined.get(room) !== last) return; // moved on meanwhile; the next check sees it
+    if (!info) {
+      // streams are never deleted by trimming: a vanished key means Redis lost it
+      if (last !== STREAM_START) {
+        joined.set(room, STREAM_START);
+        safely('resync', () => listener.resync(room, 'redis-restarted'));
+      }
+      return;
+    }
+    if (marker !== null && compareStreamIds(marker, last) > 0) {
+      // what remains after the trimmed range is still to be read; storage holds the rest
+      joined.set(room, marker);
+      safely('resync', () => listener.resync(room, 'trimmed'));
+    }
+  };
+
+  /** After a reconnect: a new Redis run id means its data may be gone; else check every room for gaps. */
+  const resume = async (): Promise<void> => {
+    needsResume = false;
+    readerClientId = Number(await guarded(reader.client('ID')));
+    const current = await guarded(redisRunId(reader));
+    if (current !== runId) {
+      runId = current;
+      log.warn('redis restarted: resyncing every room from storage');
+      for (const room of joined.keys()) {
+        joined.set(room, STREAM_START); // all the new stream holds is new to us
+        safely('resync', () => listener.resync(room, 'redis-restarted'));
+      }
+      return;
+    }
+    for (const room of [...joined.keys()]) await checkGap(room);
+  };
+
+  const deliver = async (reply: [Buffer, [Buffer, Buffer[]][]][]): Promise<void> => {
+    const lagging: string[] = [];
+    for (const [keyBuf, entries] of reply) {
+      const room = keyToRoom.get(keyBuf.toString());
+      if (room === undefined || !joined.has(room)) continue; // left while the read was in flight
+      for (const [idBuf, fields] of entries) {
+        const id = idBuf.toString();
+        joined.set(room, id);
+        const msg = decodeEntry(room, id, fields);
+        if (!msg) {
+          log.warn({ room, id }, 'skipping a malformed room bus entry');
+          continue;
+        }
+        if (msg.origin === instanceId) continue;
+        safely('message', () => listener.message(msg));
+      }
+      if (entries.length >= batch) lagging.push(room);
+    }
+    // a full batch means we are behind: make sure nothing was trimmed under us
+    for (const room of lagging) await checkGap(room);
+  };
+
+  const loop = async (): Promise<void> => {
+    while (!closed) {
+      if (joined.size === 0) {
+        await new Promise<void>((resolve) => (wakeIdle = resolve));
+        wakeIdle = undefined;
+        continue;
+      }
+      try {
+        if (needsResume) await resume();
+        const rooms = [...joined.keys()];
+        const ids = rooms.map((r) => joined.get(r) ?? STREAM_START);
+        readingGeneration = generation;
+        const reply = await guarded(
+          reader.xreadBuffer('COUNT', batch, 'BLOCK', blockMs, 'STREAMS', ...rooms.map(roomStreamKey), ...ids),
+        );
+        readingGeneration = -1;
+        if (reply) await deliver(reply);
+      } catch (err) {
+        readingGeneration = -1;
+        if (closed) break;
+        log.warn({ err: err instanceof Error ? err.message : String(err) }, 'room bus read failed; resuming');
+        needsResume = true;
+        // commands wait for the reconnect (no retry limit on the reader), so resume() paces the loop
+      }
+    }
+  };
+
+  /** Interrupts a blocking read that does not include the newest joins. */
+  const wake = async (): Promise<void> => {
+    generation++;
+    wakeIdle?.();
+    for (let attempt = 0; attempt < 20 && !closed; attempt++) {
+      if (readingGeneration === -1 || readingGeneration >= generation) return;
+      // UNBLOCK may reach Redis before the XREAD it targets (two connections): retry until it bites
+      const unblocked = await cmd.client('UNBLOCK', readerClientId).catch(() => 0);
+      if (Number(unblocked) === 1) return;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+
+  const running = loop().catch((err: unknown) => log.error({ err }, 'room bus loop crashed'));
+  let closing: Promise<void> | undefined;
+
+  return {
+    instanceId,
+    async publish(room, kind, data) {
+      const id = await runScript(cmd, PUBLISH_LUA, [roomStreamKey(room), roomTrimmedKey(room)], [
+        maxLen, 'k', KIND_CODES[kind], 'o', instanceId, 'd', Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+      ]);
+      if (typeof id !== 'string') throw new Error('publish script returned no id');
+      return id;
+    },
+    async join(room, from) {
+      const current = joined.get(room);
+      if (current !== undefined) return current;
+      const key = roomStreamKey(room);
+      keyToRoom.set(key, room);
+      const start = from ?? (await streamInfo(room))?.lastId ?? STREAM_START;
+      joined.set(room, start);
+      if (from !== undefined && from !== STREAM_START) {
+        // on failure the loop's resume checks every room again
+        await checkGap(room).catch(() => (needsResume = true));
+      }
+      void wake();
+      return joined.get(room) ?? start;
+    },
+    leave(room) {
+      joined.delete(room);
+      keyToRoom.delete(roomStreamKey(room));
+    },
+    rooms: () => [...joined.keys()],
+    lastId: (room) => joined.get(room),
+    async trimStored(room, storedId) {
+      return Number(
+        await runScript(cmd, TRIM_STORED_LUA, [roomStreamKey(room), roomTrimmedKey(room)], [storedId, trimGraceMs]),
+      );
+    },
+    info: streamInfo,
+    close() {
+      closing ??= (async () => {
+        closed = true;
+        wakeIdle?.();
+        abortAll('room bus closed');
+        reader.disconnect();
+        await running;
+        // quit lets queued publishes finish; with Redis away it would wait for a reconnect
+        if (cmd.status === 'ready') await cmd.quit().catch(() => cmd.disconnect());
+        else cmd.disconnect();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Decodes one entry's `[k, v, k, v…]` fields; undefined if a field is missing or unknown. */
+function decodeEntry(room: string, id: string, fields: Buffer[]): RoomBusMessage | undefined {
+  let kind: RoomBusKind | undefined;
+  let origin: string | undefined;
+  let data: Buffer | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i]?.toString();
+    const value = fields[i + 1];
+    if (value === undefined) break;
+    if (name === 'k') kind = KIND_BY_CODE.get(value.toString());
+    else if (name === 'o') origin = value.toString();
+    else if (name === 'd') data = value;
+  }
+  if (kind === undefined || origin === undefined || data === undefined) return undefined;
+  return { room, kind, origin, data, id };
+}
+
+/** The Redis server's run id: it changes on every restart. */
+async function redisRunId(client: Redis): Promise<string> {
+  const info = await client.info('server');
+  const m = /run_id:(\w+)/.exec(info);
+  if (!m?.[1]) throw new Error('INFO server has no run_id');
+  return m[1];
+}
