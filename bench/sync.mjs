@@ -1,0 +1,323 @@
+// `npm run bench:sync`: CodeX's sync server vs. the classic y-websocket 1.5 server
+// (node_modules/y-websocket-classic/bin/server.js), both started here, measured with real
+// y-websocket providers in separate worker processes (bench/sync-worker.mjs).
+// Prints both side by side with the ratio (CodeX / classic); exits 1 on divergence or loss.
+// Env: BENCH_QUICK=1 for a short smoke run.
+import { fork, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as Y from 'yjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const QUICK = process.env.BENCH_QUICK === '1';
+const READER_COUNTS = QUICK ? [1, 10] : [1, 10, 100, 300];
+const FANOUT_UPDATES = QUICK ? 50 : 150; // every 20 ms: 3 s of typing
+const ROOMS_B = QUICK ? 20 : 200;
+const TYPIST_UPDATES = QUICK ? 5 : 10; // every 500 ms per typist
+const EDITS_C = QUICK ? 5_000 : 50_000;
+const IDLE_ROOMS = QUICK ? 50 : 500;
+const WORKERS = 4;
+const problems = [];
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+function procStats(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpuMs = ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime + stime, CLK_TCK 100
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
+  return { cpuMs, rss };
+}
+
+async function waitHttp(url) {
+  for (let i = 0; i < 400; i++) {
+    try {
+      await fetch(url);
+      return;
+    } catch {
+      await sleep(50);
+    }
+  }
+  throw new Error(`${url} never answered`);
+}
+
+/** The two servers under test, with how to make a room and address its peers. */
+async function startCodex() {
+  const port = await freePort();
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'codex-bench-'));
+  const child = spawn(process.execPath, ['server/dist/main.js'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      ...process.env, HOST: '127.0.0.1', PORT: String(port), CODEX_DATA_DIR: dataDir, CODEX_LOG_LEVEL: 'warn',
+      // all bench clients share one address: lift the per-address caps, keep every other default
+      CODEX_MAX_ROOMS_PER_ADDRESS: '100000', CODEX_ROOM_CREATES_PER_MINUTE: '100000',
+      // document sync only: no embedded execution engine in this process (never contacted)
+      PISTON_URL: 'http://127.0.0.1:9',
+    },
+  });
+  const http = `http://127.0.0.1:${port}`;
+  await waitHttp(`${http}/healthz`);
+  return {
+    name: 'CodeX',
+    child,
+    async room() {
+      const res = await fetch(`${http}/api/rooms`, { method: 'POST' });
+      if (res.status !== 201) throw new Error(`POST /api/rooms ${res.status}`);
+      const r = await res.json();
+      return (role = 'editor') => ({ url: `ws://127.0.0.1:${port}/yjs`, room: r.id, token: role === 'viewer' ? r.viewerToken : r.editorToken });
+    },
+    async loadedRooms() {
+      const m = /codex_rooms_loaded (\d+)/.exec(await (await fetch(`${http}/metrics`)).text());
+      return m ? Number(m[1]) : NaN;
+    },
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function startClassic() {
+  const port = await freePort();
+  const env = { ...process.env, HOST: '127.0.0.1', PORT: String(port) };
+  delete env.YPERSISTENCE; // any string, even empty, turns its LevelDB persistence on
+  const child = spawn(process.execPath, ['node_modules/y-websocket-classic/bin/server.js'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], env });
+  await waitHttp(`http://127.0.0.1:${port}/`);
+  let n = 0;
+  return {
+    name: 'classic',
+    child,
+    async room() {
+      const name = `bench-${process.pid}-${n++}`;
+      return () => ({ url: `ws://127.0.0.1:${port}`, room: name, token: null });
+    },
+    loadedRooms: async () => NaN, // it never unloads a room
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
+/** Worker processes holding the providers. */
+function startWorkers(n) {
+  return Promise.all(
+    Array.from({ length: n }, () => {
+      const w = fork(path.join(ROOT, 'bench/sync-worker.mjs'), { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const waiting = new Map();
+      let next = 0;
+      w.on('message', (m) => {
+        if (m.ready) return;
+        const p = waiting.get(m.id);
+        waiting.delete(m.id);
+        if (m.ok) p.resolve(m);
+        else p.reject(new Error(m.error));
+      });
+      const call = (cmd, args = {}) =>
+        new Promise((resolve, reject) => {
+          const id = next++;
+          waiting.set(id, { resolve, reject });
+          w.send({ id, cmd, ...args });
+        });
+      return new Promise((resolve) => w.once('message', () => resolve({ call, kill: () => w.kill() })));
+    }),
+  );
+}
+
+const pct = (xs, p) => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+const median = (xs) => pct(xs, 50);
+
+function checkConverged(label, reports) {
+  const byRoom = new Map();
+  for (const peer of reports.flatMap((r) => r.peers)) {
+    if (peer.closed) problems.push(`${label}: a provider was closed by the server (${peer.closed.code} ${peer.closed.reason})`);
+    const set = byRoom.get(peer.room) ?? new Set();
+    set.add(peer.hash);
+    byRoom.set(peer.room, set);
+  }
+  const diverged = [...byRoom.values()].filter((s) => s.size > 1).length;
+  if (diverged > 0) problems.push(`${label}: ${diverged} room(s) diverged`);
+  return diverged;
+}
+
+// ---------------------------------------------------------------- scenarios
+async function fanout(server, workers, readers) {
+  const target = await server.room();
+  const [writer, ...readerWorkers] = workers;
+  const per = Math.ceil(readers / readerWorkers.length);
+  await Promise.all(readerWorkers.map((w, i) => {
+    const count = Math.max(0, Math.min(per, readers - i * per));
+    return count > 0 ? w.call('readers', { target: target('viewer'), count }) : null;
+  }));
+  const before = procStats(server.child.pid);
+  await writer.call('writer', { target: target('editor'), name: 'w', intervalMs: 20, updates: FANOUT_UPDATES });
+  await sleep(1000); // drain
+  const after = procStats(server.child.pid);
+  const reports = await Promise.all(workers.map((w) => w.call('report')));
+  await Promise.all(workers.map((w) => w.call('close')));
+  const lat = reports.flatMap((r) => r.latencies);
+  const lost = readers * FANOUT_UPDATES - lat.length;
+  if (lost !== 0) problems.push(`fan-out ${readers} readers on ${server.name}: ${lost} update(s) lost`);
+  checkConverged(`fan-out ${readers} on ${server.name}`, reports);
+  return { p50: median(lat), p99: pct(lat, 99), max: Math.max(...lat), lost, cpuPerUpdate: (after.cpuMs - before.cpuMs) / FANOUT_UPDATES };
+}
+
+async function manyRooms(server, workers) {
+  const targets = [];
+  for (let r = 0; r < ROOMS_B; r++) {
+    const t = await server.room();
+    for (let k = 0; k < 3; k++) targets.push({ target: t('editor'), name: `r${r}t${k}`, room: r });
+  }
+  const before = procStats(server.child.pid);
+  await Promise.all(workers.map((w, i) => w.call('typists', { targets: targets.filter((t) => t.room % workers.length === i), intervalMs: 500, updates: TYPIST_UPDATES })));
+  await sleep(1500);
+  const after = procStats(server.child.pid);
+  const reports = await Promise.all(workers.map((w) => w.call('report')));
+  await Promise.all(workers.map((w) => w.call('close')));
+  const lat = reports.flatMap((r) => r.latencies);
+  const lost = ROOMS_B * 3 * 2 * TYPIST_UPDATES - lat.length;
+  if (lost !== 0) problems.push(`${ROOMS_B} rooms × 3 typists on ${server.name}: ${lost} update(s) lost`);
+  checkConverged(`${ROOMS_B} rooms on ${server.name}`, reports);
+  return { p50: median(lat), p99: pct(lat, 99), max: Math.max(...lat), lost, cpuPerUpdate: (after.cpuMs - before.cpuMs) / (ROOMS_B * 3 * TYPIST_UPDATES) };
+}
+
+/** ~1 MB of text from EDITS_C random-position edits (a few deletions), as one update. */
+function bigDocUpdate() {
+  const doc = new Y.Doc();
+  const text = doc.getText('bench');
+  let seed = 42;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  for (let i = 0; i < EDITS_C; i++) {
+    if (i % 10 === 9 && text.length > 40) text.delete(Math.floor(rnd() * (text.length - 10)), 5);
+    else text.insert(Math.floor(rnd() * (text.length + 1)), `line ${i} of the big doc;\n`.slice(0, 23));
+  }
+  const update = Y.encodeStateAsUpdate(doc);
+  const t0 = performance.now();
+  const encodeMs = (Y.encodeStateAsUpdate(doc), performance.now() - t0);
+  const t1 = performance.now();
+  Y.applyUpdate(new Y.Doc(), update);
+  const applyMs = performance.now() - t1;
+  return { update, textLength: text.length, encodeMs, applyMs };
+}
+
+async function bigJoin(server, workers, big) {
+  const target = await server.room();
+  await workers[0].call('upload', { target: target('editor'), update: Buffer.from(big.update).toString('base64') });
+  await workers[0].call('close');
+  const singles = [];
+  let info;
+  for (let i = 0; i < 5; i++) {
+    info = await workers[1].call('join', { target: target('viewer'), count: 1 });
+    singles.push(info.all);
+    if (info.len !== big.textLength) problems.push(`big join on ${server.name}: got ${info.len} chars, want ${big.textLength}`);
+  }
+  const t0 = performance.now();
+  const tens = await Promise.all([workers[2], workers[3]].map((w) => w.call('join', { target: target('viewer'), count: 5 })));
+  const ten = performance.now() - t0;
+  for (const r of tens) if (r.len !== big.textLength) problems.push(`10 joins on ${server.name}: got ${r.len} chars`);
+  let cold = NaN;
+  if (server.name === 'CodeX') {
+    // Cold: the room unloaded (default 5 s after its last peer), so the join reads it from SQLite.
+    for (let i = 0; i < 100 && (await server.loadedRooms()) > 0; i++) await sleep(100);
+    cold = (await workers[1].call('join', { target: target('viewer'), count: 1 })).all;
+  }
+  return { single: median(singles), first: singles[0], ten, cold, clientApplyMs: info.applyMs, bytes: info.bytes };
+}
+
+async function idleMemory(server, workers) {
+  const targets = [];
+  for (let i = 0; i < IDLE_ROOMS; i++) targets.push(await server.room());
+  await sleep(1500);
+  const base = procStats(server.child.pid).rss;
+  const split = (role) => workers.map((_, i) => targets.filter((_, k) => k % workers.length === i).map((t) => t(role)));
+  await Promise.all(workers.map((w, i) => w.call('idle', { targets: split('editor')[i] })));
+  await sleep(2000);
+  const withRooms = procStats(server.child.pid).rss;
+  await Promise.all(workers.map((w, i) => w.call('idle', { targets: split('viewer')[i] })));
+  await sleep(2000);
+  const withPeers = procStats(server.child.pid).rss;
+  await Promise.all(workers.map((w) => w.call('close')));
+  let loadedAfter = NaN;
+  if (server.name === 'CodeX') {
+    for (let i = 0; i < 150 && (await server.loadedRooms()) > 0; i++) await sleep(100);
+    loadedAfter = await server.loadedRooms();
+  }
+  return { perRoom: (withRooms - base) / IDLE_ROOMS, perPeer: (withPeers - withRooms) / IDLE_ROOMS, loadedAfter };
+}
+
+// ---------------------------------------------------------------- run
+const rows = [];
+const row = (scenario, metric, a, b, unit, lowerIsBetter = true) => rows.push({ scenario, metric, a, b, unit, lowerIsBetter });
+
+console.log(`bench:sync${QUICK ? ' (quick)' : ''}: CodeX (SQLite persistence + token auth on) vs classic y-websocket 1.5, ${WORKERS} worker processes of providers`);
+const big = bigDocUpdate();
+console.log(`big doc: ${EDITS_C} edits, ${big.textLength} chars, ${big.update.length} bytes encoded; encode ${big.encodeMs.toFixed(0)} ms, apply into an empty doc ${big.applyMs.toFixed(0)} ms (this process)`);
+const results = {};
+for (const start of [startCodex, startClassic]) {
+  const server = await start();
+  const workers = await startWorkers(WORKERS + 1);
+  const r = (results[server.name] = { fanout: {} });
+  try {
+    for (const n of READER_COUNTS) {
+      r.fanout[n] = await fanout(server, workers, n);
+      console.log(`${server.name}: fan-out to ${n}: p50 ${r.fanout[n].p50.toFixed(1)} ms p99 ${r.fanout[n].p99.toFixed(1)} ms`);
+    }
+    r.rooms = await manyRooms(server, workers.slice(0, WORKERS));
+    console.log(`${server.name}: ${ROOMS_B} rooms × 3 typists: p99 ${r.rooms.p99.toFixed(1)} ms`);
+    r.join = await bigJoin(server, workers, big);
+    console.log(`${server.name}: join 1 MB: ${r.join.single.toFixed(0)} ms, 10 at once ${r.join.ten.toFixed(0)} ms`);
+    r.idle = await idleMemory(server, workers.slice(0, WORKERS));
+  } finally {
+    for (const w of workers) w.kill();
+    await server.stop();
+  }
+}
+
+const A = results.CodeX;
+const B = results.classic;
+for (const n of READER_COUNTS) {
+  for (const k of ['p50', 'p99', 'max']) row(`(a) fan-out 1→${n}`, `${k} latency`, A.fanout[n][k], B.fanout[n][k], 'ms');
+  row(`(a) fan-out 1→${n}`, 'lost updates', A.fanout[n].lost, B.fanout[n].lost, '');
+  row(`(a) fan-out 1→${n}`, 'server CPU / update', A.fanout[n].cpuPerUpdate, B.fanout[n].cpuPerUpdate, 'ms');
+}
+for (const k of ['p50', 'p99', 'max']) row(`(b) ${ROOMS_B} rooms × 3`, `${k} latency`, A.rooms[k], B.rooms[k], 'ms');
+row(`(b) ${ROOMS_B} rooms × 3`, 'lost updates', A.rooms.lost, B.rooms.lost, '');
+row(`(b) ${ROOMS_B} rooms × 3`, 'server CPU / update', A.rooms.cpuPerUpdate, B.rooms.cpuPerUpdate, 'ms');
+row('(c) join ~1 MB doc', 'first join (server cold cache)', A.join.first, B.join.first, 'ms');
+row('(c) join ~1 MB doc', 'join, median of 5', A.join.single, B.join.single, 'ms');
+row('(c) join ~1 MB doc', '10 simultaneous joins', A.join.ten, B.join.ten, 'ms');
+row('(c) join ~1 MB doc', 'join after unload (from SQLite)', A.join.cold, NaN, 'ms');
+row('(c) join ~1 MB doc', 'client apply of the state', A.join.clientApplyMs, B.join.clientApplyMs, 'ms');
+row('(d) idle memory', 'RSS per idle room (1 peer)', A.idle.perRoom / 1024, B.idle.perRoom / 1024, 'KiB');
+row('(d) idle memory', 'RSS per extra idle peer', A.idle.perPeer / 1024, B.idle.perPeer / 1024, 'KiB');
+row('(d) idle memory', 'rooms in memory after all left', A.idle.loadedAfter, IDLE_ROOMS, '');
+
+const fmt = (x) => (Number.isNaN(x) ? '–' : Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(2));
+const w = [26, 32, 10, 10, 7];
+console.log(`\n${'scenario'.padEnd(w[0])}${'metric'.padEnd(w[1])}${'CodeX'.padStart(w[2])}${'classic'.padStart(w[3])}${'ratio'.padStart(w[4])}  unit`);
+for (const r of rows) {
+  const ratio = r.b ? r.a / r.b : NaN;
+  console.log(`${r.scenario.padEnd(w[0])}${r.metric.padEnd(w[1])}${fmt(r.a).padStart(w[2])}${fmt(r.b).padStart(w[3])}${(Number.isFinite(ratio) ? ratio.toFixed(2) : '–').padStart(w[4])}  ${r.unit}`);
+}
+if (problems.length > 0) {
+  console.error(`\nFAILED: divergence or loss\n  ${problems.join('\n  ')}`);
+  process.exit(1);
+}
+console.log('\nno divergence, no lost updates');
+process.exit(0);
