@@ -305,6 +305,13 @@ describe('Dockerfile', () => {
     expect(hc).toMatch(/CMD \["node", "-e"/);
     expect(ops(final, 'STOPSIGNAL')).toEqual(['SIGTERM']);
   });
+
+  it('uses the exec form (valid JSON arrays), so signals reach node without a shell', () => {
+    const [hc] = ops(final, 'HEALTHCHECK');
+    const execForm = (hc ?? '').slice((hc ?? '').indexOf('CMD ') + 4);
+    expect(JSON.parse(execForm)).toEqual(['node', '-e', expect.stringContaining('/readyz')]);
+    expect(JSON.parse(ops(final, 'CMD')[0] ?? '')).toEqual(['node', 'server/dist/main.js']);
+  });
 });
 
 describe('.dockerignore', () => {
