@@ -200,6 +200,8 @@ describe('docker-compose.yml', () => {
     expect(strings(app.cap_drop, 'cap_drop')).toEqual(['ALL']);
     expect(strings(app.security_opt, 'security_opt')).toContain('no-new-privileges:true');
     expect(obj(app.build, 'app.build').context).toBe('.');
+    // built from this checkout on every `up`, never pulled from a registry under the same name
+    expect(app.pull_policy).toBe('build');
   });
 });
 
