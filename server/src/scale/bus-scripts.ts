@@ -4,8 +4,6 @@
  * has missed entries and must resync from storage. (XINFO's max-deleted-entry-id cannot serve:
  * Redis 7.0 updates it on XDEL only, not on XTRIM.)
  */
-import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
 
 /** Shared Lua helpers: stream id comparison and "keep the larger id in a key". */
 const LUA_IDS = `
@@ -56,29 +54,3 @@ if #last == 0 then return 0 end
 local removed = redis.call('XTRIM', KEYS[1], 'MINID', minid)
 setmax(KEYS[2], last[1][1])
 return removed`;
-
-/** Runs a script by its SHA1, loading it on NOSCRIPT (a restarted Redis has an empty cache). */
-export async function runScript(
-  client: Redis,
-  lua: string,
-  keys: string[],
-  args: (string | number | Buffer)[],
-): Promise<unknown> {
-  const sha = shaOf(lua);
-  try {
-    return await client.evalsha(sha, keys.length, ...keys, ...args);
-  } catch (err) {
-    if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-    return client.eval(lua, keys.length, ...keys, ...args);
-  }
-}
-
-const shas = new Map<string, string>();
-function shaOf(lua: string): string {
-  let sha = shas.get(lua);
-  if (sha === undefined) {
-    sha = createHash('sha1').update(lua).digest('hex');
-    shas.set(lua, sha);
-  }
-  return sha;
-}

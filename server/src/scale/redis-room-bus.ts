@@ -13,7 +13,8 @@ import { randomUUID } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
-import { PUBLISH_LUA, runScript, TRIM_STORED_LUA } from './bus-scripts.js';
+import { PUBLISH_LUA, TRIM_STORED_LUA } from './bus-scripts.js';
+import { runScript } from './redis-script.js';
 import { compareStreamIds, parseStreamInfo, STREAM_START, type StreamInfo } from './stream-ids.js';
 
 /** What a room's stream carries. */
