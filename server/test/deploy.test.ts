@@ -159,6 +159,12 @@ describe('docker-compose.yml', () => {
     for (const p of packages) expect(p).toMatch(/^[a-z0-9]+=\d+\.\d+\.\d+$/);
     expect(packages.map((p) => p.split('=')[0])).toEqual(expect.arrayContaining(['python', 'node', 'gcc', 'java', 'bash']));
     expect(obj(installer.depends_on, 'installer.depends_on')).toEqual({ piston: { condition: 'service_healthy' } });
+    // the healthcheck reads the file the script keeps fresh, on the tmpfs of a read-only container
+    const heartbeat = env.INSTALLER_HEARTBEAT ?? '';
+    expect(heartbeat.startsWith('/tmp/')).toBe(true);
+    expect(strings(installer.tmpfs, 'installer.tmpfs')).toContain('/tmp');
+    expect(installer.read_only).toBe(true);
+    expect(strings(obj(installer.healthcheck, 'hc').test, 'test').join(' ')).toContain(`'${heartbeat}'`);
   });
 
   it('points the app at Piston and keeps its data on a named volume at CODEX_DATA_DIR', () => {
