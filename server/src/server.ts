@@ -19,6 +19,7 @@ import { RoomRegistry } from './rooms/registry.js';
 import { openSqliteStore } from './rooms/store/sqlite-store.js';
 import { syncRoute } from './rooms/sync-route.js';
 import { createExecFeature } from './exec/exec-feature.js';
+import { startEmbeddedEngine } from './exec/engine/embedded.js';
 import { upgradeRouter, type UpgradeRoute } from './ws/upgrade.js';
 
 /** Where the built client lives, relative to this file (src/ or dist/ alike). */
@@ -61,28 +62,24 @@ export async function createServer(config: Config, deps: ServerDeps): Promise<Co
   readiness.push({ name: 'storage', check: () => store.check() });
 
   // Shared execution: the engine, /api/exec/<room>, /api/runtimes and /api/execute.
-  // TODO(exec): start the embedded engine when PISTON_URL is unset (once engine/embedded.ts lands).
-  const exec = config.pistonUrls
-    ? await createExecFeature({
-        config, log, metrics, rooms,
-        startEmbedded: () => Promise.reject(new Error('the embedded engine is not available yet')),
-      })
-    : null;
-  if (exec) {
-    upgrades.push(exec.route);
-    readiness.push(exec.readiness);
-    // Runs end (done to all, summary into the document) before the rooms flush.
-    shutdownSteps.push(exec.endRuns);
-  }
+  // PISTON_URL unset: the embedded engine serves Piston's API on loopback, reached by the same client.
+  const exec = await createExecFeature({
+    config, log, metrics, rooms,
+    startEmbedded: () => startEmbeddedEngine(config, log.child({ feature: 'engine' })),
+  });
+  upgrades.push(exec.route);
+  readiness.push(exec.readiness);
+  // Runs end (done to all, summary into the document) before the rooms flush.
+  shutdownSteps.push(exec.endRuns);
   shutdownSteps.push(
     { name: 'close sync sockets', run: () => sync.closeAll() },
     { name: 'flush rooms and close storage', run: () => rooms.close() },
   );
-  if (exec) shutdownSteps.push(exec.closeEngine);
+  shutdownSteps.push(exec.closeEngine);
 
   const app = createApp({
     log,
-    routers: [healthRoutes(metrics, readiness), roomRoutes(rooms, config), ...(exec ? [exec.router] : [])],
+    routers: [healthRoutes(metrics, readiness), roomRoutes(rooms, config), exec.router],
     fallback: staticClient(deps.clientDir ?? DEFAULT_CLIENT_DIR),
   });
   const httpServer = http.createServer(app.callback());

@@ -17,6 +17,9 @@ import { createExecChannel, runDeadlineMs, type ExecChannel, type ExecTuning } f
 import { PistonPool } from './piston/piston-pool.js';
 import { roomPortFromRegistry, type RoomsLike } from './room-port.js';
 import { RuntimeCatalog } from './runtime-catalog.js';
+import { DeferredEngine } from './deferred-engine.js';
+
+const sleep = (ms: number): Promise<null> => new Promise((r) => setTimeout(() => r(null), ms).unref());
 
 /** The embedded engine as started by server.ts (`startEmbeddedEngine`). */
 export interface EmbeddedEngineHandle {
@@ -49,20 +52,38 @@ export interface ExecFeature {
   closeEngine: ShutdownStep;
 }
 
-/** Builds the feature; starts the embedded engine when no `PISTON_URL` is set. */
-export async function createExecFeature(deps: ExecFeatureDeps): Promise<ExecFeature> {
-  const { config, log, metrics } = deps;
-  const embedded = config.pistonUrls ? null : await deps.startEmbedded();
-  const urls = config.pistonUrls ?? [embedded?.url ?? ''];
-  const engine = new PistonPool(urls, {
+/** The Piston client options for instances that do (embedded) or do not (real Piston) honour signals. */
+function poolOptions(config: Config, signalsWork: boolean) {
+  return {
     // The embedded engine honours signals; a real Piston ignores them (PISTON-API.md §6).
-    signalsWork: embedded !== null,
+    signalsWork,
     connectTimeoutMs: 5000,
     answerTimeoutMs: 30_000,
     deadlineMs: runDeadlineMs(config),
     stopGraceMs: 2000,
     requestTimeoutMs: 5000,
-  });
+  };
+}
+
+/**
+ * Builds the feature. Without `PISTON_URL` the embedded engine starts in the background: the
+ * server listens at once and a run waits for the engine (readiness says it is starting).
+ */
+export async function createExecFeature(deps: ExecFeatureDeps): Promise<ExecFeature> {
+  const { config, log, metrics } = deps;
+  let embedded: EmbeddedEngineHandle | null = null;
+  let embeddedStart: Promise<EmbeddedEngineHandle> | null = null;
+  let engine: ExecEngine;
+  if (config.pistonUrls) {
+    engine = new PistonPool(config.pistonUrls, poolOptions(config, false));
+  } else {
+    embeddedStart = deps.startEmbedded();
+    embeddedStart.then(
+      (e) => (embedded = e),
+      (err: unknown) => log.error({ err }, 'the embedded engine did not start'),
+    );
+    engine = new DeferredEngine(embeddedStart.then((e) => new PistonPool([e.url], poolOptions(config, true))));
+  }
   const catalog = new RuntimeCatalog(engine);
   const channel = createExecChannel(
     { config, engine, catalog, port: roomPortFromRegistry(deps.rooms), log: log.child({ feature: 'exec' }), metrics },
@@ -76,6 +97,8 @@ export async function createExecFeature(deps: ExecFeatureDeps): Promise<ExecFeat
     readiness: {
       name: 'engine',
       async check() {
+        // a readiness probe right after start waits briefly for the embedded engine's probes
+        if (embeddedStart && !embedded) await Promise.race([embeddedStart.catch(() => null), sleep(3000)]);
         const own = embedded?.problem() ?? null;
         if (own) return own;
         const all = await engine.status();
@@ -89,7 +112,9 @@ export async function createExecFeature(deps: ExecFeatureDeps): Promise<ExecFeat
       name: 'close the execution engine',
       run: async () => {
         engine.close();
-        await embedded?.close();
+        // a start still under way is given a moment, then closed too
+        const started = embedded ?? (embeddedStart ? await Promise.race([embeddedStart.catch(() => null), sleep(2000)]) : null);
+        await started?.close();
       },
     },
   };

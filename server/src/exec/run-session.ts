@@ -153,6 +153,8 @@ export class RunSession {
     switch (end.kind) {
       case 'completed':
         done = { type: 'done', run: this.id, code: this.lastExit?.code ?? null, signal: this.lastExit?.signal ?? null, wall_ms };
+        // the engine honoured the signal and the job ended normally: still say who stopped it
+        if (this.stoppedBy !== null) done.message = `stopped by ${this.stoppedBy}`;
         break;
       case 'stopped':
         done = {

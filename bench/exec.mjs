@@ -1,0 +1,293 @@
+// `npm run bench:exec`: one run printing 10 MB, watched by 1, 10, 100 and 300 participants of the
+// shared execution channel (plus one participant stalled on purpose: a raw socket that never reads),
+// against the floor: the same run read directly from the engine's /api/v2/connect by one client.
+// Prints time until the last participant has the last byte, the server's CPU and peak RSS.
+//
+// The engine runs as its own process (`server/dist/exec/engine/main.js`) and the server reaches it
+// through PISTON_URL, so the server's CPU and RSS are the channel's alone. Watchers are `ws` clients
+// in worker processes. Usage: node bench/exec.mjs [--watchers 1,10,100,300] [--mb 10] [--workers 4]
+import { fork, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+
+const HERE = fileURLToPath(import.meta.url);
+const ROOT = path.resolve(path.dirname(HERE), '..');
+
+function arg(name, dflt) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : dflt;
+}
+
+// ------------------------------------------------------------------ worker mode: N watcher sockets
+if (process.argv[2] === 'worker') {
+  const sockets = [];
+  process.on('message', async (msg) => {
+    if (msg.cmd === 'connect') {
+      const opened = [];
+      for (let i = 0; i < msg.count; i++) {
+        const ws = new WebSocket(msg.url, { perMessageDeflate: false });
+        const s = { ws, bytes: 0, doneAt: 0, run: null };
+        sockets.push(s);
+        opened.push(
+          new Promise((resolve, reject) => {
+            ws.once('error', reject);
+            ws.on('message', (data) => {
+              const text = data.toString();
+              if (text.startsWith('{"type":"hello"')) return resolve();
+              if (text.startsWith('{"type":"done"')) {
+                s.doneAt = performance.timeOrigin + performance.now();
+                process.send({ cmd: 'done', bytes: s.bytes, at: s.doneAt });
+                s.bytes = 0;
+                return;
+              }
+              // count the program's output bytes as they arrive (the "data" field, JSON-escaped)
+              if (text.startsWith('{"type":"data","stream":"stdout"')) s.bytes += text.length;
+            });
+          }),
+        );
+      }
+      await Promise.all(opened);
+      process.send({ cmd: 'connected' });
+    } else if (msg.cmd === 'close-room') {
+      for (const s of sockets.splice(0)) s.ws.close();
+    } else if (msg.cmd === 'close') {
+      for (const s of sockets) s.ws.close();
+      process.exit(0);
+    }
+  });
+} else {
+  await main();
+}
+
+// ------------------------------------------------------------------ helpers
+async function freePort() {
+  const s = net.createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function waitHttp(url, ms = 60_000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > end) throw new Error(`${url} did not come up in ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function procStat(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+  return { cpuMs: (ticks * 1000) / 100, rss };
+}
+
+function program(mb) {
+  // 64 KiB chunks of 1 KiB lines, flushed: `mb` MiB in total
+  return `import sys\nchunk = ("x" * 1023 + "\\n") * 64\nfor _ in range(${mb * 16}):\n    sys.stdout.write(chunk)\nsys.stdout.flush()\n`;
+}
+
+/** A participant that completes the WebSocket handshake and then never reads again. */
+async function stalledParticipant(port, pathAndQuery) {
+  const sock = net.connect(port, '127.0.0.1');
+  await new Promise((r) => sock.once('connect', r));
+  sock.write(
+    `GET ${pathAndQuery} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${Buffer.from('stalledstalled16').toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  );
+  await new Promise((r) => sock.once('data', r)); // the 101 answer (and perhaps hello)
+  sock.pause(); // from now on the kernel buffers fill up and the server sees a stalled socket
+  return sock;
+}
+
+/** The floor: one client straight on the engine's /api/v2/connect. */
+async function floorRun(engineUrl, mb) {
+  const ws = new WebSocket(`${engineUrl.replace('http', 'ws')}/api/v2/connect`, { perMessageDeflate: false });
+  await new Promise((r, j) => (ws.once('open', r), ws.once('error', j)));
+  const t0 = performance.now();
+  let bytes = 0;
+  ws.on('message', (d) => {
+    const text = d.toString();
+    if (text.startsWith('{"type":"data"')) bytes += text.length;
+  });
+  ws.send(JSON.stringify({ type: 'init', language: 'python', version: '*', files: [{ name: 'main.py', content: program(mb) }] }));
+  await new Promise((r) => ws.once('close', r));
+  return { ms: performance.now() - t0, bytes };
+}
+
+// ------------------------------------------------------------------ main
+async function main() {
+  const watcherCounts = arg('watchers', '1,10,100,300').split(',').map(Number);
+  const mb = Number(arg('mb', '10'));
+  const workerCount = Number(arg('workers', '4'));
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'codex-bench-exec-'));
+  const enginePort = await freePort();
+  const serverPort = await freePort();
+  const env = { ...process.env, CODEX_LOG_LEVEL: 'warn', PISTON_RUN_TIMEOUT: '60000' };
+  const engine = spawn(process.execPath, [path.join(ROOT, 'server/dist/exec/engine/main.js')], {
+    env: { ...env, PISTON_BIND_ADDRESS: `127.0.0.1:${enginePort}` },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const engineUrl = `http://127.0.0.1:${enginePort}`;
+  await waitHttp(`${engineUrl}/api/v2/runtimes`);
+  const server = spawn(process.execPath, [path.join(ROOT, 'server/dist/main.js')], {
+    env: {
+      ...env, HOST: '127.0.0.1', PORT: String(serverPort), CODEX_DATA_DIR: dataDir, PISTON_URL: engineUrl,
+      CODEX_EXEC_RUNS_PER_MINUTE: '1000', CODEX_MAX_PEERS_PER_ROOM: '1000', CODEX_MAX_ROOMS_PER_ADDRESS: '1000',
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const base = `http://127.0.0.1:${serverPort}`;
+  const wsBase = `ws://127.0.0.1:${serverPort}`;
+  const cleanup = () => {
+    server.kill('SIGTERM');
+    engine.kill('SIGTERM');
+  };
+  process.on('exit', cleanup);
+  await waitHttp(`${base}/healthz`);
+
+  // warm up the engine (first python start), then the floor, three times, best kept
+  await floorRun(engineUrl, 1);
+  const floors = [];
+  for (let i = 0; i < 3; i++) floors.push(await floorRun(engineUrl, mb));
+  const floor = Math.min(...floors.map((f) => f.ms));
+
+  const workers = await Promise.all(
+    Array.from({ length: workerCount }, () => {
+      const w = fork(HERE, ['worker'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      return w;
+    }),
+  );
+
+  const rows = [];
+  for (const watchers of watcherCounts) {
+    const created = await (
+      await fetch(`${base}/api/rooms`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ language: 'python' }) })
+    ).json();
+    await setProgram(wsBase, created, program(mb));
+    const q = (token, name) => `/api/exec/${created.id}?token=${token}&name=${name}`;
+
+    // watchers spread across workers
+    const per = workers.map((_, i) => Math.floor(watchers / workerCount) + (i < watchers % workerCount ? 1 : 0));
+    await Promise.all(
+      workers.map((w, i) =>
+        per[i] === 0
+          ? Promise.resolve()
+          : new Promise((resolve) => {
+              const on = (m) => m.cmd === 'connected' && (w.off('message', on), resolve());
+              w.on('message', on);
+              w.send({ cmd: 'connect', count: per[i], url: `${wsBase}${q(created.viewerToken, 'watcher')}` });
+            }),
+      ),
+    );
+    const stalled = await stalledParticipant(serverPort, q(created.viewerToken, 'stalled'));
+
+    // the runner: an editor who starts the run
+    const runner = new WebSocket(`${wsBase}${q(created.editorToken, 'runner')}`, { perMessageDeflate: false });
+    await new Promise((r) => runner.once('message', r)); // hello
+
+    const before = procStat(server.pid);
+    let peak = before.rss;
+    const sampler = setInterval(() => {
+      try {
+        peak = Math.max(peak, procStat(server.pid).rss);
+      } catch {
+        /* exiting */
+      }
+    }, 10);
+    const dones = [];
+    const allDone = new Promise((resolve) => {
+      const on = (m) => {
+        if (m.cmd !== 'done') return;
+        dones.push(m);
+        if (dones.length === watchers) resolve();
+      };
+      for (const w of workers) w.on('message', on);
+    });
+    const t0 = performance.timeOrigin + performance.now();
+    runner.send(JSON.stringify({ type: 'run' }));
+    await allDone;
+    const last = Math.max(...dones.map((d) => d.at));
+    clearInterval(sampler);
+    const after = procStat(server.pid);
+    peak = Math.max(peak, after.rss);
+    for (const w of workers) w.removeAllListeners('message');
+    const ms = last - t0;
+    const bytesOk = dones.every((d) => d.bytes === dones[0].bytes);
+    rows.push({
+      watchers,
+      ms,
+      ratio: ms / floor,
+      cpu: after.cpuMs - before.cpuMs,
+      rssBefore: before.rss,
+      peak,
+      bytesOk,
+      bytes: dones[0]?.bytes ?? 0,
+    });
+    runner.close();
+    stalled.destroy();
+    for (const w of workers) w.send({ cmd: 'close-room' });
+  }
+
+  // report
+  const mbStr = (b) => (b / 1024 / 1024).toFixed(0);
+  console.log(`\nbench:exec — one run printing ${mb} MiB (python), one extra participant stalled on purpose, ${workerCount} watcher processes, ${(await import('node:os')).cpus().length} cores`);
+  console.log(`floor (one client straight on the engine's /api/v2/connect): ${floor.toFixed(0)} ms (runs: ${floors.map((f) => f.ms.toFixed(0)).join(', ')})\n`);
+  console.log('| watchers | last byte at the last watcher | vs floor | server CPU | server RSS before → peak | all got the same bytes |');
+  console.log('| ---: | ---: | ---: | ---: | ---: | :---: |');
+  for (const r of rows) {
+    console.log(
+      `| ${r.watchers} | ${r.ms.toFixed(0)} ms | ${r.ratio.toFixed(2)}× | ${r.cpu.toFixed(0)} ms | ${mbStr(r.rssBefore)} → ${mbStr(r.peak)} MiB | ${r.bytesOk ? 'yes' : 'NO'} (${mbStr(r.bytes)} MiB of frames) |`,
+    );
+  }
+  for (const w of workers) w.kill();
+  cleanup();
+  rmSync(dataDir, { recursive: true, force: true });
+  process.exit(0);
+}
+
+/** Replaces the room's entry file with `text` through a real y-websocket provider. */
+async function setProgram(wsBase, created, text) {
+  const Y = await import('yjs');
+  const { WebsocketProvider } = await import('y-websocket');
+  const doc = new Y.Doc();
+  const provider = new WebsocketProvider(`${wsBase}/yjs`, created.id, doc, {
+    params: { token: created.ownerToken },
+    WebSocketPolyfill: WebSocket,
+    disableBc: true,
+  });
+  await new Promise((r) => (provider.synced ? r() : provider.once('synced', r)));
+  const files = doc.getMap('files');
+  const entry = doc.getMap('room').get('entry');
+  const ytext = files.get(entry).get('text');
+  doc.transact(() => {
+    ytext.delete(0, ytext.length);
+    ytext.insert(0, text);
+  });
+  // a second provider seeing it proves the server has it
+  const doc2 = new Y.Doc();
+  const p2 = new WebsocketProvider(`${wsBase}/yjs`, created.id, doc2, { params: { token: created.viewerToken }, WebSocketPolyfill: WebSocket, disableBc: true });
+  await new Promise((resolve) => {
+    const check = () => {
+      const f = doc2.getMap('files').get(entry);
+      if (f && f.get('text').toString() === text) resolve();
+    };
+    doc2.on('update', check);
+    check();
+  });
+  p2.destroy();
+  provider.destroy();
+}
