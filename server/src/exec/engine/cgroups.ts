@@ -4,7 +4,7 @@
  * engine process's own cgroup so jobs stay inside whatever limits the host put on the server.
  * Where a controller is not writable, the engine falls back to rlimits (sandbox.ts).
  */
-import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -27,12 +27,47 @@ function ownPath(controller: Controller): string | null {
   return null;
 }
 
+/** Removes cgroups left by engines of processes that no longer exist (killed without close()). */
+export function sweepStaleCgroups(prefix: string): void {
+  for (const c of ['memory', 'pids', 'cpuacct'] as const) {
+    const own = ownPath(c);
+    if (own === null) continue;
+    const parent = path.join('/sys/fs/cgroup', c, own);
+    let entries: string[];
+    try { entries = readdirSync(parent); } catch { continue; }
+    for (const e of entries) {
+      const pid = staleOwner(e, prefix);
+      if (pid === null) continue;
+      const dir = path.join(parent, e);
+      try {
+        for (const s of readdirSync(dir)) if (/^s\d+$/.test(s)) rmdirSync(path.join(dir, s));
+        rmdirSync(dir);
+      } catch { /* still has processes: leave it */ }
+    }
+  }
+}
+
+/** The pid in `<prefix><pid>-…` when that process is gone, else null. */
+export function staleOwner(name: string, prefix: string): number | null {
+  if (!name.startsWith(prefix)) return null;
+  const pid = Number(name.slice(prefix.length).split('-')[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return null;
+  try {
+    process.kill(pid, 0);
+    return null; // alive
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH' ? pid : null;
+  }
+}
+
 /** The per-slot cgroups of one engine. */
 export class CgroupPool {
   private readonly roots = new Map<Controller, string>();
   private readonly made = new Set<string>();
   private readonly lastLimit = new Map<string, string>();
   private readonly oomSeen = new Map<number, number>();
+  /** memory charged to the slot before its job started (page cache of earlier jobs stays charged) */
+  private readonly baseline = new Map<number, number>();
 
   private constructor(name: string) {
     for (const c of ['memory', 'pids', 'cpuacct'] as const) {
@@ -92,6 +127,8 @@ export class CgroupPool {
           await writeFile(path.join(mem, 'memory.memsw.limit_in_bytes'), limit).catch(() => undefined);
         }
         await writeFile(path.join(mem, 'memory.max_usage_in_bytes'), '0').catch(() => undefined);
+        const usage = await readFile(path.join(mem, 'memory.usage_in_bytes'), 'utf8').catch(() => '0');
+        this.baseline.set(slot, Number(usage));
       })());
     }
     const pids = this.dir('pids', slot);
@@ -125,7 +162,7 @@ export class CgroupPool {
     this.oomSeen.set(slot, oom);
     return {
       cpuMs: usage === null ? undefined : Number(usage) / 1e6,
-      memoryBytes: peak === null ? null : Number(peak),
+      memoryBytes: peak === null ? null : Math.max(0, Number(peak) - (this.baseline.get(slot) ?? 0)),
       oomKilled: oom > before,
     };
   }

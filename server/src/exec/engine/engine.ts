@@ -4,13 +4,13 @@
  */
 import { randomInt } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Config } from '../../config.js';
 import type { Logger } from '../../log.js';
 import type { ExecuteResponse } from '../piston/protocol.js';
-import { CgroupPool } from './cgroups.js';
+import { CgroupPool, staleOwner, sweepStaleCgroups } from './cgroups.js';
 import { Job, type JobEvents } from './job.js';
 import { JobQueue } from './queue.js';
 import { probeRuntimes, type Runtime } from './runtimes.js';
@@ -21,6 +21,17 @@ const FIX = 'install bubblewrap (apt-get install bubblewrap) and allow unprivile
   + '(sysctl -w kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0, and on Ubuntu '
   + 'kernel.apparmor_restrict_unprivileged_userns=0), or point PISTON_URL at a real Piston; '
   + 'CODEX_UNSAFE_NO_SANDBOX=true runs code unsandboxed (development only)';
+
+const PREFIX = 'codex-engine-';
+
+/** Removes job directories of engines whose process died without close(). */
+function sweepStale(dir: string): void {
+  let entries: string[] = [];
+  try { entries = readdirSync(dir); } catch { return; }
+  for (const e of entries) {
+    if (staleOwner(e, PREFIX) !== null) rmSync(path.join(dir, e), { recursive: true, force: true });
+  }
+}
 
 /** A started engine. */
 export class Engine {
@@ -36,7 +47,15 @@ export class Engine {
     private readonly baseDir: string,
     private readonly cgroups: CgroupPool | null,
     private readonly why: string | null,
-  ) {}
+  ) {
+    process.once('exit', this.onExit);
+  }
+
+  /** Last-chance cleanup when the process exits without close(): jobs die with it (--die-with-parent). */
+  private readonly onExit = (): void => {
+    rmSync(this.baseDir, { recursive: true, force: true });
+    this.cgroups?.destroy();
+  };
 
   /** Probes runtimes and the sandbox. Never throws for a missing sandbox: `problem()` says why. */
   static async start(config: Config, log: Logger): Promise<Engine> {
@@ -44,7 +63,8 @@ export class Engine {
     if (bad) throw new Error(bad);
     const shm = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
     // job files live on tmpfs: pages a job writes are charged to its memory cgroup, not to the disk
-    const baseDir = await mkdtemp(path.join(shm, 'codex-engine-'));
+    sweepStale(shm);
+    const baseDir = await mkdtemp(path.join(shm, `${PREFIX}${process.pid}-`));
     await chmod(baseDir, 0o711);
     const etcDir = path.join(baseDir, 'etc');
     await mkdir(etcDir, { mode: 0o755 });
@@ -54,7 +74,8 @@ export class Engine {
     await mkdir(jobsDir, { mode: 0o711 });
 
     const isRoot = process.getuid?.() === 0;
-    const cgroups = isRoot ? CgroupPool.create(`codex-engine-${process.pid}-${randomInt(1e9)}`) : null;
+    if (isRoot) sweepStaleCgroups(PREFIX);
+    const cgroups = isRoot ? CgroupPool.create(`${PREFIX}${process.pid}-${randomInt(1e9)}`) : null;
     // a host uid per slot: outside its namespaces a job is no one, and its processes are countable
     const uidBase = isRoot ? 100_000 + randomInt(0, 8000) * 1000 : null;
     const unsafe = config.unsafeNoSandbox;
@@ -116,6 +137,7 @@ export class Engine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    process.removeListener('exit', this.onExit);
     this.queue.close();
     const jobs = [...this.active];
     for (const j of jobs) j.cancel();

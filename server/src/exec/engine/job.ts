@@ -125,7 +125,7 @@ export class Job {
     const started = performance.now();
     const proc = await this.sandbox.spawn({
       slot: this.slot, hostDir: this.hostDir, jobId: this.id, argv,
-      env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', LANG: 'C.UTF-8', PISTON_LANGUAGE: rt.language, ...rt.env },
+      env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', PISTON_LANGUAGE: rt.language, ...rt.env },
       limits: {
         memory: limits.memory, cpuTime: limits.cpuTime, processes: l.max_process_count, openFiles: l.max_open_files,
         fileSize: l.max_file_size, addressSpace: rt.addressSpaceLimit,

@@ -68,6 +68,7 @@ const PROBES: readonly Probe[] = [
       // Piston renames $1 to $1.java and uses the single-file source launcher; job.ts does the rename.
       run: (m, a) => ['/usr/bin/java', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Xshare:auto', m, ...a],
       addressSpaceLimit: false,
+      env: { LANG: 'C.UTF-8' }, // Java 17 would otherwise print non-ASCII text as '?'
       test: { file: 'test.java', content: 'public class HelloWorld {\n    public static void main(String[] args) {\n        System.out.println("OK");\n    }\n}' },
     },
   },
@@ -99,7 +100,7 @@ const PROBES: readonly Probe[] = [
     language: 'ruby', aliases: () => ['ruby3', 'rb'],
     version: { cmd: '/usr/bin/ruby', args: ['--version'], match: /ruby (\d+\.\d+\.\d+)/ },
     make: {
-      run: (m, a) => ['/usr/bin/ruby', m, ...a], addressSpaceLimit: true,
+      run: (m, a) => ['/usr/bin/ruby', m, ...a], addressSpaceLimit: true, env: { LANG: 'C.UTF-8' },
       test: { file: 'test.rb', content: 'puts("OK")' },
     },
   },
@@ -117,7 +118,7 @@ const PROBES: readonly Probe[] = [
     language: 'rust', aliases: () => ['rs'],
     version: { cmd: '/usr/bin/rustc', args: ['--version'], match: /rustc (\d+\.\d+\.\d+)/ },
     make: {
-      compile: (files) => ['/usr/bin/bash', '-c', 'mv -- "$1" "$1.rs"; /usr/bin/rustc -o binary "$1.rs"', 'compile', ...files],
+      compile: (files) => ['/usr/bin/rustc', '--crate-name', 'main', '-C', 'strip=debuginfo', '-o', 'binary', files[0] as string],
       run: (_m, a) => ['./binary', ...a], addressSpaceLimit: false,
       test: { file: 'test.rs', content: 'fn main() {\n    println!("OK");\n}\n' },
     },

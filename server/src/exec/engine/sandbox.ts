@@ -233,12 +233,13 @@ export async function trySandbox(sandbox: Sandbox, hostDir: string): Promise<str
   });
   let err = '';
   sp.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  const closed = once(sp.stderr, 'close').catch(() => undefined);
   sp.stdout.resume();
   sp.stdin.end();
   const timer = setTimeout(() => sp.signal('SIGKILL'), 10_000);
   const exit = await sp.exited;
   clearTimeout(timer);
-  await once(sp.stderr, 'close').catch(() => undefined);
+  await Promise.race([closed, new Promise((r) => setTimeout(r, 1000))]);
   return exit.code === 0 ? null : err.trim() || `exit ${exit.code ?? exit.signal ?? '?'}`;
 }
 
