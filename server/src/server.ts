@@ -20,6 +20,7 @@ import { openSqliteStore } from './rooms/store/sqlite-store.js';
 import { syncRoute } from './rooms/sync-route.js';
 import { createExecFeature } from './exec/exec-feature.js';
 import { startEmbeddedEngine } from './exec/engine/embedded.js';
+import { DEFAULT_LANGUAGE } from './rooms/starter-files.js';
 import { upgradeRouter, type UpgradeRoute } from './ws/upgrade.js';
 
 /** Where the built client lives, relative to this file (src/ or dist/ alike). */
@@ -65,6 +66,7 @@ export async function createServer(config: Config, deps: ServerDeps): Promise<Co
   // PISTON_URL unset: the embedded engine serves Piston's API on loopback, reached by the same client.
   const exec = await createExecFeature({
     config, log, metrics, rooms,
+    requiredLanguages: [DEFAULT_LANGUAGE],
     startEmbedded: () => startEmbeddedEngine(config, log.child({ feature: 'engine' })),
   });
   upgrades.push(exec.route);

@@ -102,4 +102,22 @@ describe('engine faults', () => {
     const f = fault;
     await vi.waitFor(() => expect(f.received).toContainEqual({ type: 'signal', signal: 'SIGINT' }));
   });
+
+  it('readiness fails clearly when the engine has no runtime for the default language; runs say which', async () => {
+    fault = await startFaultPiston('notified-error');
+    fault.runtimes = [{ language: 'bash', version: '5.2.15', aliases: ['sh'] }];
+    t = await startServer({ pistonUrls: [fault.url] });
+    const ready = await fetch(`${t.url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(((await ready.json()) as { checks: Record<string, string> }).checks.engine).toBe(
+      'the engine has no runtime for python (it has: bash)',
+    );
+    const room = await createRoom(t.url, { language: 'python' });
+    const [editor] = await participants(room, t);
+    editor.send({ type: 'run' });
+    expect(await editor.waitFor((f) => f.type === 'error')).toEqual({
+      type: 'error',
+      message: 'python-* runtime is unknown (the engine has: bash 5.2.15)',
+    });
+  });
 });

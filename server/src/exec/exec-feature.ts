@@ -16,7 +16,7 @@ import type { ExecEngine } from './engine.js';
 import { createExecChannel, runDeadlineMs, type ExecChannel, type ExecTuning } from './exec-channel.js';
 import { PistonPool } from './piston/piston-pool.js';
 import { roomPortFromRegistry, type RoomsLike } from './room-port.js';
-import { RuntimeCatalog } from './runtime-catalog.js';
+import { RuntimeCatalog, pick } from './runtime-catalog.js';
 import { DeferredEngine } from './deferred-engine.js';
 
 const sleep = (ms: number): Promise<null> => new Promise((r) => setTimeout(() => r(null), ms).unref());
@@ -37,6 +37,8 @@ export interface ExecFeatureDeps {
   /** starts the embedded engine on loopback; used when `config.pistonUrls` is unset */
   startEmbedded(): Promise<EmbeddedEngineHandle>;
   tuning?: ExecTuning;
+  /** languages the engine must have for the server to be ready (new rooms' default language) */
+  requiredLanguages?: readonly string[];
 }
 
 /** The pieces server.ts wires in. */
@@ -103,8 +105,14 @@ export async function createExecFeature(deps: ExecFeatureDeps): Promise<ExecFeat
         if (own) return own;
         const all = await engine.status();
         // Ready while one instance answers; the reason names every instance that does not.
-        if (all.some((s) => s.problem === null)) return null;
-        return all.map((s) => s.problem).join('; ');
+        if (!all.some((s) => s.problem === null)) return all.map((s) => s.problem).join('; ');
+        // the engine answers, but a room could not run: say which language is missing
+        const list = await catalog.list().catch(() => null);
+        if (!list) return null;
+        const missing = (deps.requiredLanguages ?? []).filter((l) => !pick(list, l, '*'));
+        if (missing.length === 0) return null;
+        const have = list.map((r) => r.language).join(', ') || 'none';
+        return `the engine has no runtime for ${missing.join(', ')} (it has: ${have})`;
       },
     },
     endRuns: { name: 'end running runs', run: () => channel.shutdown() },

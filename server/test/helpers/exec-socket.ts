@@ -128,6 +128,8 @@ export interface FaultPiston {
   /** number of `/api/v2/connect` connections accepted */
   connections: number;
   behaviour: FaultBehaviour;
+  /** what `/api/v2/runtimes` lists */
+  runtimes: { language: string; version: string; aliases: string[] }[];
   /** HTTP status to refuse upgrades with (0: accept) */
   refuseUpgradeWith: number;
   /** stops listening and drops every connection at once (no close frame) */
@@ -140,7 +142,7 @@ export async function startFaultPiston(behaviour: FaultBehaviour): Promise<Fault
   const server = http.createServer((req, res) => {
     if (req.url === '/api/v2/runtimes') {
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify([{ language: 'python', version: '3.11.2', aliases: ['py', 'python3'] }]));
+      res.end(JSON.stringify(state.runtimes));
       return;
     }
     if (req.url === '/api/v2/execute' && req.method === 'POST') {
@@ -162,6 +164,7 @@ export async function startFaultPiston(behaviour: FaultBehaviour): Promise<Fault
     received: [],
     connections: 0,
     behaviour,
+    runtimes: [{ language: 'python', version: '3.11.2', aliases: ['py', 'python3'] }],
     refuseUpgradeWith: 0,
     stop: async () => {
       for (const c of wss.clients) c.terminate();
