@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { createRedisRoomBus, roomStreamKey, roomTrimmedKey, type RedisRoomBus, type RedisRoomBusOptions } from '../src/scale/redis-room-bus.js';
 import { compareStreamIds, nextStreamId, parseStreamId } from '../src/scale/stream-ids.js';
-import { busCollector, type BusCollector } from './helpers/bus-collector.js';
+import { busCollector, type BusCollector } from './helpers/scale-bus-collector.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
 
 let redis: TestRedis;
