@@ -15,6 +15,7 @@ import { Job, type JobEvents } from './job.js';
 import { JobQueue } from './queue.js';
 import { probeRuntimes, type Runtime } from './runtimes.js';
 import { Sandbox, hasBwrap, trySandbox } from './sandbox.js';
+import { noSocketFilter } from './seccomp.js';
 import { checkLimitOverrides, type JobSpec } from './validate.js';
 
 const FIX = 'install bubblewrap (apt-get install bubblewrap) and allow unprivileged user namespaces '
@@ -79,7 +80,10 @@ export class Engine {
     // a host uid per slot: outside its namespaces a job is no one, and its processes are countable
     const uidBase = isRoot ? 100_000 + randomInt(0, 8000) * 1000 : null;
     const unsafe = config.unsafeNoSandbox;
-    const sandbox = new Sandbox({ allowNet: config.allowNet, unsafe: false, cgroups, uidBase, etcDir });
+    const filter = config.allowNet ? null : noSocketFilter();
+    const seccompFile = filter ? path.join(etcDir, 'nosocket.bpf') : null;
+    if (filter && seccompFile) await writeFile(seccompFile, filter, { mode: 0o644 });
+    const sandbox = new Sandbox({ allowNet: config.allowNet, unsafe: false, cgroups, uidBase, etcDir, seccompFile });
     let why: string | null = null;
     const runtimesP = probeRuntimes();
     if (!hasBwrap()) why = `bubblewrap (/usr/bin/bwrap) is not installed: ${FIX}`;
@@ -90,7 +94,7 @@ export class Engine {
     let chosen = sandbox;
     if (why && unsafe) {
       log.error({ problem: why }, 'CODEX_UNSAFE_NO_SANDBOX=true: RUNNING STUDENT CODE WITHOUT ANY SANDBOX. Never do this on a shared machine.');
-      chosen = new Sandbox({ allowNet: true, unsafe: true, cgroups, uidBase, etcDir });
+      chosen = new Sandbox({ allowNet: true, unsafe: true, cgroups, uidBase, etcDir, seccompFile: null });
       why = null;
     } else if (why) log.error({ problem: why }, 'embedded engine cannot run code');
     const runtimes = await runtimesP;

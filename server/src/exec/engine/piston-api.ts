@@ -137,9 +137,15 @@ export function handleConnect(engine: Engine, ws: WebSocket): void {
     }
     const exitFrame = (stage: 'compile' | 'run', r: StageResult): PistonServerFrame =>
       ({ type: 'exit', stage, code: r.code, signal: r.signal });
+    // Piston sends `runtime` and the first `stage` in one tick; so do we, once the first process exists
+    let announced = false;
     engine.run(spec, {
-      ready: () => send({ type: 'runtime', language: spec.runtime.language, version: spec.runtime.version }),
-      stage: (stage) => send({ type: 'stage', stage }),
+      ready: () => undefined,
+      stage: (stage) => {
+        if (!announced) send({ type: 'runtime', language: spec.runtime.language, version: spec.runtime.version });
+        announced = true;
+        send({ type: 'stage', stage });
+      },
       data: (stream, data) => send({ type: 'data', stream, data }),
       exit: (stage, r) => send(exitFrame(stage, r)),
     }, (j) => {

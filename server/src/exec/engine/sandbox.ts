@@ -6,6 +6,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import type { CgroupPool, CgroupStats } from './cgroups.js';
@@ -65,6 +66,8 @@ export interface SandboxOptions {
   uidBase: number | null;
   /** files made once per engine: a minimal /etc/passwd and /etc/group */
   etcDir: string;
+  /** a seccomp program file for `--seccomp` (Piston's nosocket), or null */
+  seccompFile: string | null;
 }
 
 /** System paths a job may read: directories of the toolchains and the few /etc files they need. */
@@ -136,17 +139,22 @@ export class Sandbox {
       argv = [
         ...this.rlimits(s.limits, uid !== undefined), '--', '/usr/bin/bwrap', ...this.fixed, '--clearenv', ...env,
         '--bind', s.hostDir, boxDir, '--chdir', boxDir, '--remount-ro', '/',
-        '--info-fd', '3', '--block-fd', '4', '--', ...s.argv,
+        '--info-fd', '3', '--block-fd', '4', ...(this.opts.seccompFile ? ['--seccomp', '5'] : []), '--', ...s.argv,
       ];
     }
+    // a fresh open per spawn: bwrap reads the program from its own file offset
+    const seccomp = !this.opts.unsafe && this.opts.seccompFile ? await open(this.opts.seccompFile, 'r') : null;
     const [cmd, ...rest] = argv as [string, ...string[]];
     const child = spawn(cmd, rest, {
       cwd: this.opts.unsafe ? s.hostDir : '/',
       env: this.opts.unsafe ? { ...s.env, PWD: s.hostDir } : {},
-      stdio: this.opts.unsafe ? ['pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+      stdio: this.opts.unsafe ? ['pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', seccomp ? seccomp.fd : 'ignore'],
       ...(uid !== undefined ? { uid, gid: uid } : {}),
       detached: this.opts.unsafe, // own process group, so a kill reaches its children
     });
+    void seccomp?.close();
+    // a job that dies early resets its pipes: never let that become an uncaught error
+    for (const io of child.stdio) (io as Readable | Writable | null)?.on('error', () => undefined);
     const exited = new Promise<SandboxExit>((resolve) => {
       child.once('exit', (code, signal) => resolve({ code, signal }));
       child.once('error', () => resolve({ code: null, signal: null }));
