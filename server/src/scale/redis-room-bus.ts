@@ -1,5 +1,5 @@
 /**
- * The room bus: one Redis Stream per room (`codex:room:<id>:y`) carrying binary Yjs updates and
+ * The room bus: one Redis Stream per room (`codex:room:{<id>}:y`) carrying binary Yjs updates and
  * awareness updates between instances. Streams, not pub/sub: entries are ordered, kept until
  * trimmed, and a reader that was away (disconnect, Redis restart) resumes from the last id it saw
  * instead of silently losing what was sent meanwhile. When the bus cannot guarantee that (the
