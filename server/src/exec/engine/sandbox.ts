@@ -98,7 +98,8 @@ export class Sandbox {
       '--uid', String(BOX_UID), '--gid', String(BOX_UID), '--hostname', 'piston',
       ...systemMounts(opts.allowNet),
       '--ro-bind', `${opts.etcDir}/passwd`, '/etc/passwd', '--ro-bind', `${opts.etcDir}/group`, '/etc/group',
-      '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--dir', BOX_JOBS,
+      // /dev read-only (device nodes still work), with a private writable /dev/shm for POSIX semaphores
+      '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/dev/shm', '--remount-ro', '/dev', '--tmpfs', '/tmp', '--dir', BOX_JOBS,
     ];
   }
 
