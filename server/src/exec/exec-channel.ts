@@ -46,13 +46,12 @@ export interface ExecChannelDeps {
 export interface ExecTuning {
   /** a socket with more than this many bytes unsent is fed from the replay buffer instead of live */
   highWaterBytes: number;
-  pumpIntervalMs: number;
   /** stdin frames one participant may send per second */
   stdinPerSecond: number;
 }
 
 /** Defaults of ExecTuning. */
-export const DEFAULT_TUNING: ExecTuning = { highWaterBytes: 512 * 1024, pumpIntervalMs: 10, stdinPerSecond: 200 };
+export const DEFAULT_TUNING: ExecTuning = { highWaterBytes: 512 * 1024, stdinPerSecond: 200 };
 
 /** The exec channel of a server. */
 export interface ExecChannel {
@@ -174,7 +173,6 @@ export function createExecChannel(deps: ExecChannelDeps, tuning: ExecTuning = DE
         fanOut: {
           bufferBytes: config.execBufferBytes,
           highWaterBytes: tuning.highWaterBytes,
-          pumpIntervalMs: tuning.pumpIntervalMs,
           onSent: (frames, bytes) => {
             if (frames > 0) metrics.messagesOut.inc({ kind: 'exec' }, frames);
             if (bytes > 0) metrics.bytesOut.inc(bytes);

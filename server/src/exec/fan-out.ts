@@ -1,8 +1,9 @@
 /**
  * Delivery of one run's frames to its participants: every frame is serialized once into a Buffer
  * and the same bytes are written to every socket. A socket whose send buffer passes the high-water
- * mark stops receiving live frames; a pump feeds it from the replay buffer as it drains, telling it
- * with a `gap` frame about frames that left the buffer meanwhile. A slow or stalled socket therefore
+ * mark stops receiving live frames and is fed from the replay buffer each time its socket has
+ * drained (a ping is queued behind its data: the ping's write callback is the drain signal), and
+ * told with a `gap` frame about frames that left the buffer meanwhile. A slow or stalled socket therefore
  * costs at most its high-water mark in memory and never delays the others.
  */
 import type WebSocket from 'ws';
@@ -20,10 +21,12 @@ export interface Participant {
 interface Cursor {
   /** next numbered seq this participant needs */
   next: number;
-  /** receiving frames as they are produced (false: fed by the pump) */
+  /** receiving frames as they are produced (false: fed from the replay buffer as its socket drains) */
   live: boolean;
   startSent: boolean;
   endSent: boolean;
+  /** a drain signal is pending */
+  waiting: boolean;
 }
 
 /** Serializes a frame once, as the bytes every socket receives. */
@@ -35,10 +38,8 @@ export function encodeFrame(frame: object): Buffer {
 export interface FanOutOptions {
   runId: string;
   bufferBytes: number;
-  /** a socket with more than this many bytes waiting is fed by the pump instead of live */
+  /** a socket with more than this many bytes waiting is fed from the replay buffer instead of live */
   highWaterBytes: number;
-  /** how often the pump looks at lagging sockets */
-  pumpIntervalMs: number;
   /** counts every send (frames, bytes) */
   onSent?(frames: number, bytes: number): void;
 }
@@ -49,7 +50,7 @@ export class FanOut {
   private readonly cursors = new Map<Participant, Cursor>();
   private startBytes: Buffer | null = null;
   private endBytes: Buffer | null = null;
-  private pumpTimer: NodeJS.Timeout | null = null;
+  private closed = false;
 
   constructor(private readonly opts: FanOutOptions) {
     this.buffer = new ReplayBuffer(opts.bufferBytes);
@@ -64,7 +65,7 @@ export class FanOut {
   /** Adds a participant; it receives the start frame, frames from `since`, the end frame if any, then live ones. */
   attach(p: Participant, since = 0): void {
     const next = Math.max(0, Math.min(Math.floor(since), this.buffer.nextSeq));
-    const c: Cursor = { next, live: false, startSent: false, endSent: false };
+    const c: Cursor = { next, live: false, startSent: false, endSent: false, waiting: false };
     this.cursors.set(p, c);
     this.feed(p, c);
   }
@@ -72,7 +73,6 @@ export class FanOut {
   /** Removes a participant (it left, or a new run took over). */
   detach(p: Participant): void {
     this.cursors.delete(p);
-    if (![...this.cursors.values()].some((c) => !c.live)) this.stopPump();
   }
 
   /** Numbers `frame`, keeps it for replay and sends it to every live participant; returns its seq. */
@@ -85,7 +85,7 @@ export class FanOut {
       if (!c.live) continue;
       if (c.next !== seq || p.ws.bufferedAmount > this.opts.highWaterBytes) {
         c.live = false;
-        this.startPump();
+        this.waitDrain(p, c);
         continue;
       }
       this.send(p, bytes);
@@ -112,9 +112,9 @@ export class FanOut {
     return [...this.cursors.values()].every((c) => c.endSent);
   }
 
-  /** Stops the pump and forgets everyone. */
+  /** Forgets everyone (pending drain signals are ignored). */
   close(): void {
-    this.stopPump();
+    this.closed = true;
     this.cursors.clear();
   }
 
@@ -162,7 +162,7 @@ export class FanOut {
       break;
     }
     this.opts.onSent?.(frames, bytes);
-    if (!c.live) this.startPump();
+    if (!c.live) this.waitDrain(p, c);
   }
 
   private send(p: Participant, bytes: Buffer): void {
@@ -170,22 +170,18 @@ export class FanOut {
     if (p.ws.readyState === p.ws.OPEN) p.ws.send(bytes, { binary: false });
   }
 
-  private startPump(): void {
-    if (this.pumpTimer) return;
-    this.pumpTimer = setInterval(() => {
-      let lagging = false;
-      for (const [p, c] of this.cursors) {
-        if (c.live || p.ws.readyState !== p.ws.OPEN) continue;
-        this.feed(p, c);
-        if (!c.live) lagging = true;
-      }
-      if (!lagging) this.stopPump();
-    }, this.opts.pumpIntervalMs);
-    this.pumpTimer.unref();
-  }
-
-  private stopPump(): void {
-    if (this.pumpTimer) clearInterval(this.pumpTimer);
-    this.pumpTimer = null;
+  /**
+   * Feeds `p` again once everything queued on its socket so far has been written: a ping queued
+   * now is written after that data, so its callback is the drain signal. A stalled socket never
+   * drains, and costs nothing more than what is already queued on it.
+   */
+  private waitDrain(p: Participant, c: Cursor): void {
+    if (c.waiting || p.ws.readyState !== p.ws.OPEN) return;
+    c.waiting = true;
+    p.ws.ping(undefined, undefined, (err) => {
+      c.waiting = false;
+      if (err || this.closed || this.cursors.get(p) !== c || c.live) return;
+      this.feed(p, c);
+    });
   }
 }
