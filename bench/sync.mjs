@@ -2,7 +2,7 @@
 // (node_modules/y-websocket-classic/bin/server.js), both started here, measured with real
 // y-websocket providers in separate worker processes (bench/sync-worker.mjs).
 // Prints both side by side with the ratio (CodeX / classic); exits 1 on divergence or loss.
-// Env: BENCH_QUICK=1 for a short smoke run.
+// Env: BENCH_QUICK=1 for a short smoke run; BENCH_ONLY=a,b,c,d to run some scenarios.
 import { fork, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -20,6 +20,7 @@ const TYPIST_UPDATES = QUICK ? 5 : 10; // every 500 ms per typist
 const EDITS_C = QUICK ? 5_000 : 50_000;
 const IDLE_ROOMS = QUICK ? 50 : 500;
 const WORKERS = 4;
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'a,b,c,d').split(','));
 const problems = [];
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -55,7 +56,9 @@ async function waitHttp(url) {
 async function startCodex() {
   const port = await freePort();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'codex-bench-'));
-  const child = spawn(process.execPath, ['server/dist/main.js'], {
+  // BENCH_CODEX_ARGS: extra node flags for the CodeX server (e.g. --cpu-prof)
+  const extra = (process.env.BENCH_CODEX_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...extra, 'server/dist/main.js'], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {
@@ -266,23 +269,27 @@ const rows = [];
 const row = (scenario, metric, a, b, unit, lowerIsBetter = true) => rows.push({ scenario, metric, a, b, unit, lowerIsBetter });
 
 console.log(`bench:sync${QUICK ? ' (quick)' : ''}: CodeX (SQLite persistence + token auth on) vs classic y-websocket 1.5, ${WORKERS} worker processes of providers`);
-const big = bigDocUpdate();
-console.log(`big doc: ${EDITS_C} edits, ${big.textLength} chars, ${big.update.length} bytes encoded; encode ${big.encodeMs.toFixed(0)} ms, apply into an empty doc ${big.applyMs.toFixed(0)} ms (this process)`);
+const big = ONLY.has('c') ? bigDocUpdate() : null;
+if (big) console.log(`big doc: ${EDITS_C} edits, ${big.textLength} chars, ${big.update.length} bytes encoded; encode ${big.encodeMs.toFixed(0)} ms, apply into an empty doc ${big.applyMs.toFixed(0)} ms (this process)`);
 const results = {};
 for (const start of [startCodex, startClassic]) {
   const server = await start();
   const workers = await startWorkers(WORKERS + 1);
   const r = (results[server.name] = { fanout: {} });
   try {
-    for (const n of READER_COUNTS) {
+    for (const n of ONLY.has('a') ? READER_COUNTS : []) {
       r.fanout[n] = await fanout(server, workers, n);
       console.log(`${server.name}: fan-out to ${n}: p50 ${r.fanout[n].p50.toFixed(1)} ms p99 ${r.fanout[n].p99.toFixed(1)} ms`);
     }
-    r.rooms = await manyRooms(server, workers.slice(0, WORKERS));
-    console.log(`${server.name}: ${ROOMS_B} rooms × 3 typists: p99 ${r.rooms.p99.toFixed(1)} ms`);
-    r.join = await bigJoin(server, workers, big);
-    console.log(`${server.name}: join 1 MB: ${r.join.single.toFixed(0)} ms, 10 at once ${r.join.ten.toFixed(0)} ms`);
-    r.idle = await idleMemory(server, workers.slice(0, WORKERS));
+    if (ONLY.has('b')) {
+      r.rooms = await manyRooms(server, workers.slice(0, WORKERS));
+      console.log(`${server.name}: ${ROOMS_B} rooms × 3 typists: p99 ${r.rooms.p99.toFixed(1)} ms`);
+    }
+    if (ONLY.has('c')) {
+      r.join = await bigJoin(server, workers, big);
+      console.log(`${server.name}: join 1 MB: ${r.join.single.toFixed(0)} ms, 10 at once ${r.join.ten.toFixed(0)} ms`);
+    }
+    if (ONLY.has('d')) r.idle = await idleMemory(server, workers.slice(0, WORKERS));
   } finally {
     for (const w of workers) w.kill();
     await server.stop();
@@ -291,22 +298,22 @@ for (const start of [startCodex, startClassic]) {
 
 const A = results.CodeX;
 const B = results.classic;
-for (const n of READER_COUNTS) {
+for (const n of ONLY.has('a') ? READER_COUNTS : []) {
   for (const k of ['p50', 'p99', 'max']) row(`(a) fan-out 1→${n}`, `${k} latency`, A.fanout[n][k], B.fanout[n][k], 'ms');
   row(`(a) fan-out 1→${n}`, 'lost updates', A.fanout[n].lost, B.fanout[n].lost, '');
   row(`(a) fan-out 1→${n}`, 'server CPU / update', A.fanout[n].cpuPerUpdate, B.fanout[n].cpuPerUpdate, 'ms');
 }
-for (const k of ['p50', 'p99', 'max']) row(`(b) ${ROOMS_B} rooms × 3`, `${k} latency`, A.rooms[k], B.rooms[k], 'ms');
-row(`(b) ${ROOMS_B} rooms × 3`, 'lost updates', A.rooms.lost, B.rooms.lost, '');
-row(`(b) ${ROOMS_B} rooms × 3`, 'server CPU / update', A.rooms.cpuPerUpdate, B.rooms.cpuPerUpdate, 'ms');
-row('(c) join ~1 MB doc', 'first join (server cold cache)', A.join.first, B.join.first, 'ms');
-row('(c) join ~1 MB doc', 'join, median of 5', A.join.single, B.join.single, 'ms');
-row('(c) join ~1 MB doc', '10 simultaneous joins', A.join.ten, B.join.ten, 'ms');
-row('(c) join ~1 MB doc', 'join after unload (from SQLite)', A.join.cold, NaN, 'ms');
-row('(c) join ~1 MB doc', 'client apply of the state', A.join.clientApplyMs, B.join.clientApplyMs, 'ms');
-row('(d) idle memory', 'RSS per idle room (1 peer)', A.idle.perRoom / 1024, B.idle.perRoom / 1024, 'KiB');
-row('(d) idle memory', 'RSS per extra idle peer', A.idle.perPeer / 1024, B.idle.perPeer / 1024, 'KiB');
-row('(d) idle memory', 'rooms in memory after all left', A.idle.loadedAfter, IDLE_ROOMS, '');
+if (ONLY.has('b')) for (const k of ['p50', 'p99', 'max']) row(`(b) ${ROOMS_B} rooms × 3`, `${k} latency`, A.rooms[k], B.rooms[k], 'ms');
+if (ONLY.has('b')) row(`(b) ${ROOMS_B} rooms × 3`, 'lost updates', A.rooms.lost, B.rooms.lost, '');
+if (ONLY.has('b')) row(`(b) ${ROOMS_B} rooms × 3`, 'server CPU / update', A.rooms.cpuPerUpdate, B.rooms.cpuPerUpdate, 'ms');
+if (ONLY.has('c')) row('(c) join ~1 MB doc', 'first join (server cold cache)', A.join.first, B.join.first, 'ms');
+if (ONLY.has('c')) row('(c) join ~1 MB doc', 'join, median of 5', A.join.single, B.join.single, 'ms');
+if (ONLY.has('c')) row('(c) join ~1 MB doc', '10 simultaneous joins', A.join.ten, B.join.ten, 'ms');
+if (ONLY.has('c')) row('(c) join ~1 MB doc', 'join after unload (from SQLite)', A.join.cold, NaN, 'ms');
+if (ONLY.has('c')) row('(c) join ~1 MB doc', 'client apply of the state', A.join.clientApplyMs, B.join.clientApplyMs, 'ms');
+if (ONLY.has('d')) row('(d) idle memory', 'RSS per idle room (1 peer)', A.idle.perRoom / 1024, B.idle.perRoom / 1024, 'KiB');
+if (ONLY.has('d')) row('(d) idle memory', 'RSS per extra idle peer', A.idle.perPeer / 1024, B.idle.perPeer / 1024, 'KiB');
+if (ONLY.has('d')) row('(d) idle memory', 'rooms in memory after all left', A.idle.loadedAfter, IDLE_ROOMS, '');
 
 const fmt = (x) => (Number.isNaN(x) ? '–' : Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(2));
 const w = [26, 32, 10, 10, 7];

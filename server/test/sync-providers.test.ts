@@ -35,8 +35,7 @@ describe('y-websocket sync with real providers', () => {
       a.text().insert(0, `a${i};`);
       b.text().insert(b.text().length, `b${i};`);
     }
-    await waitFor(a.doc, () => a.text().toString() === b.text().toString() && a.text().toString().includes('b19;') && a.text().toString().includes('a19;'), 10_000, 'convergence');
-    await waitFor(b.doc, () => b.text().toString() === a.text().toString(), 10_000, 'convergence on b');
+    await waitFor([a.doc, b.doc], () => a.text().toString() === b.text().toString() && a.text().toString().includes('b19;') && a.text().toString().includes('a19;'), 10_000, 'convergence');
     const late = peer(room.id, room.viewerToken);
     await late.synced();
     expect(late.text().toString()).toBe(a.text().toString());
@@ -112,7 +111,7 @@ describe('y-websocket sync with real providers', () => {
     viewer.text().insert(0, 'VIEWER WAS HERE ');
     viewer.doc.getMap('room').set('language', 'hacked');
     editor.text().insert(editor.text().length, '# editor line\n');
-    await waitFor(viewer.doc, () => viewer.text().toString() === editor.text().toString(), 5000, 'viewer convergence');
+    await waitFor([viewer.doc, editor.doc], () => viewer.text().toString() === editor.text().toString(), 5000, 'viewer convergence');
     expect(viewer.text().toString()).not.toContain('VIEWER');
     // A late joiner and the server's copy have none of it either.
     const late = peer(room.id, room.ownerToken);

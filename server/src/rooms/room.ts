@@ -10,14 +10,15 @@ import type { Role } from '@codex/shared';
 import type { Metrics } from '../metrics.js';
 import type { RoomRecord } from './store/store.js';
 import { encodeAwarenessMessage, encodeSyncStep1, encodeSyncStep2, encodeUpdateMessage } from './messages.js';
+import { Outgoing } from './outgoing.js';
 
 /** A connection as the room sees it. */
 export interface RoomPeer {
   readonly role: Role;
   /** awareness client ids this peer has announced; removed when it leaves */
   readonly awarenessIds: Set<number>;
-  /** sends one encoded message (the peer closes itself if it cannot keep up) */
-  send(message: Uint8Array, kind: string): void;
+  /** sends one message shared by many peers (the peer closes itself if it cannot keep up) */
+  send(message: Outgoing): void;
 }
 
 /** Room-level numbers used by storage and limits. */
@@ -77,14 +78,16 @@ export class Room {
     this.fullStateMessage = null;
     this.sizeBound += update.length;
     this.pending.push(update);
-    const message = encodeUpdateMessage(update);
-    let sent = 0;
-    for (const peer of this.peers) {
-      if (peer === origin) continue; // the author has it already
-      peer.send(message, 'sync-update');
-      sent++;
+    if (this.peers.size > 0) {
+      const message = new Outgoing(encodeUpdateMessage(update));
+      let sent = 0;
+      for (const peer of this.peers) {
+        if (peer === origin) continue; // the author has it already
+        peer.send(message);
+        sent++;
+      }
+      this.countOut('sync-update', sent, message.data.length);
     }
-    this.countOut('sync-update', sent, message.length);
     this.onChange(this);
   };
 
@@ -102,9 +105,9 @@ export class Room {
     if (changed.length === 0 || this.peers.size === 0) return;
     // Sent to every peer including the author, as the reference server does: a lone client's
     // provider counts these echoes as liveness (it reconnects after 30 s of silence).
-    const message = encodeAwarenessMessage(awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed));
-    for (const peer of this.peers) peer.send(message, 'awareness');
-    this.countOut('awareness', this.peers.size, message.length);
+    const message = new Outgoing(encodeAwarenessMessage(awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed)));
+    for (const peer of this.peers) peer.send(message);
+    this.countOut('awareness', this.peers.size, message.data.length);
   };
 
   private countOut(kind: string, recipients: number, bytes: number): void {

@@ -72,7 +72,8 @@ export function syncRoute(registry: RoomRegistry, opts: SyncRouteOptions, metric
   }
 
   async function handle(req: IncomingMessage, socket: Duplex, head: Buffer, rest: string, url: URL): Promise<void> {
-    const roomId = decodeURIComponent(rest.replace(/\/+$/, ''));
+    // Room ids are URL-safe; anything needing decoding (or failing to decode) is simply unknown.
+    const roomId = rest.replace(/\/+$/, '');
     const token = url.searchParams.get('token');
     const address = req.socket.remoteAddress ?? 'unknown';
     if (!accepting) return accept(req, socket, head, (ws) => closeWith(ws, 'goingAway', metrics));

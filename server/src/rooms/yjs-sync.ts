@@ -13,6 +13,7 @@ import type { WebSocket } from 'ws';
 import { CLOSE, assertNever, canEdit, type CloseName, type Role } from '@codex/shared';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { Outgoing } from './outgoing.js';
 import type { Room, RoomPeer } from './room.js';
 import {
   BadMessage,
@@ -52,21 +53,28 @@ export class SyncConnection implements RoomPeer {
     private readonly deps: SyncDeps,
   ) {
     ws.on('message', (data, isBinary) => this.onFrame(data, isBinary));
-    for (const m of room.greeting()) this.send(m, m[0] === 0 ? 'sync-step1' : 'awareness');
+    for (const m of room.greeting()) this.sendOwn(m, m[0] === 0 ? 'sync-step1' : 'awareness');
   }
 
-  /** Sends a message unless the socket is gone; a hopelessly slow peer is closed instead. */
-  send(message: Uint8Array, _kind: string): void {
-    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+  /** False (after closing it) when the socket is gone or hopelessly behind. */
+  private writable(): boolean {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return false;
     if (this.ws.bufferedAmount > this.deps.maxBufferedBytes) {
       this.close('slowPeer');
-      return;
+      return false;
     }
-    this.ws.send(message);
+    return true;
   }
 
-  private sendCounted(message: Uint8Array, kind: string): void {
-    this.send(message, kind);
+  /** Sends a broadcast message (framed once for all its recipients; counted by the room). */
+  send(message: Outgoing): void {
+    if (this.writable()) message.sendTo(this.ws);
+  }
+
+  /** Sends a message meant for this peer only. */
+  private sendOwn(message: Uint8Array, kind: string): void {
+    if (!this.writable()) return;
+    this.ws.send(message);
     this.deps.metrics.messagesOut.inc({ kind });
     this.deps.metrics.bytesOut.inc(message.length);
   }
@@ -110,7 +118,7 @@ export class SyncConnection implements RoomPeer {
     switch (message.type) {
       case 'sync-step1': {
         Y.decodeStateVector(message.stateVector); // throws on garbage before any work
-        this.sendCounted(this.room.syncStep2For(message.stateVector), 'sync-step2');
+        this.sendOwn(this.room.syncStep2For(message.stateVector), 'sync-step2');
         return;
       }
       case 'sync-step2':
@@ -124,7 +132,7 @@ export class SyncConnection implements RoomPeer {
         return;
       case 'query-awareness': {
         const ids = [...this.room.awareness.getStates().keys()];
-        this.sendCounted(encodeAwarenessMessage(awarenessProtocol.encodeAwarenessUpdate(this.room.awareness, ids)), 'awareness');
+        this.sendOwn(encodeAwarenessMessage(awarenessProtocol.encodeAwarenessUpdate(this.room.awareness, ids)), 'awareness');
         return;
       }
       default:
@@ -157,6 +165,6 @@ export class SyncConnection implements RoomPeer {
       if (to > from) ranges.set(client, [[from, to - from]]);
     }
     if (ranges.size === 0) return;
-    this.sendCounted(encodeUpdateMessage(encodeDeleteOnlyUpdate(ranges)), 'sync-update');
+    this.sendOwn(encodeUpdateMessage(encodeDeleteOnlyUpdate(ranges)), 'sync-update');
   }
 }

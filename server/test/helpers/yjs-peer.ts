@@ -67,21 +67,22 @@ export function entryText(doc: Y.Doc): Y.Text {
   return text;
 }
 
-/** Resolves when `predicate()` holds, re-checked on every update of `doc`; rejects after `ms`. */
-export function waitFor(doc: Y.Doc, predicate: () => boolean, ms = 10_000, what = 'condition'): Promise<void> {
+/** Resolves when `predicate()` holds, re-checked on every update of `docs`; rejects after `ms`. */
+export function waitFor(docs: Y.Doc | Y.Doc[], predicate: () => boolean, ms = 10_000, what = 'condition'): Promise<void> {
   if (predicate()) return Promise.resolve();
+  const list = Array.isArray(docs) ? docs : [docs];
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
-      doc.off('update', check);
+      for (const d of list) d.off('update', check);
       reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
     }, ms);
     const check = (): void => {
       if (!predicate()) return;
       clearTimeout(timer);
-      doc.off('update', check);
+      for (const d of list) d.off('update', check);
       resolve();
     };
-    doc.on('update', check);
+    for (const d of list) d.on('update', check);
   });
 }
 
