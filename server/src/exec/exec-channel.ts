@@ -149,8 +149,7 @@ export function createExecChannel(deps: ExecChannelDeps, tuning: ExecTuning = DE
     if (roomRuns.retryAfter(room.id) > 0) {
       return sendError(m, `this room started too many runs; try again in ${roomRuns.retryAfter(room.id)} s`);
     }
-    if (!memberRuns.take(m.id)) return sendError(m, `you started too many runs; try again in ${memberRuns.retryAfter(m.id)} s`);
-    roomRuns.take(room.id);
+    if (memberRuns.retryAfter(m.id) > 0) return sendError(m, `you started too many runs; try again in ${memberRuns.retryAfter(m.id)} s`);
     room.starting = true;
     try {
       const input = await port.readRunInput(room.id);
@@ -164,6 +163,9 @@ export function createExecChannel(deps: ExecChannelDeps, tuning: ExecTuning = DE
       const resolved = await deps.catalog.resolve(language, version);
       if (resolved.ok === false) return sendError(m, resolved.error);
       if (shuttingDown) return sendError(m, 'the server is shutting down');
+      // only runs that start count against the limits (a refused request costs one document read)
+      roomRuns.take(room.id);
+      memberRuns.take(m.id);
       const session: RunSession = new RunSession({
         engine: deps.engine,
         by: m.name,
