@@ -15,7 +15,7 @@ import { silentLogger } from '../log.js';
 import { PUBLISH_LUA, TRIM_STORED_LUA } from './bus-scripts.js';
 import { runScript } from './redis-script.js';
 import {
-  decodeEntry, KIND_CODES, roomStreamKey, roomTrimmedKey,
+  decodeEntry, KIND_CODES, roomStreamKey as streamKeyOf, roomTrimmedKey as trimmedKeyOf,
   type RedisRoomBus, type RedisRoomBusOptions,
 } from './room-bus.js';
 import { compareStreamIds, parseStreamInfo, STREAM_START, type StreamInfo } from './stream-ids.js';
@@ -32,6 +32,9 @@ export async function createRedisRoomBus(opts: RedisRoomBusOptions): Promise<Red
   const batch = opts.batch ?? 500;
   const blockMs = opts.blockMs ?? 5_000;
   const listener = opts.listener;
+  const channel = opts.channel ?? 'y';
+  const roomStreamKey = (room: string): string => streamKeyOf(room, channel);
+  const roomTrimmedKey = (room: string): string => trimmedKeyOf(room, channel);
 
   const cmd = new Redis(opts.redisUrl, { lazyConnect: true, ...opts.redisOptions });
   // The reader's in-flight XREAD must fail on a disconnect (not be resent blindly) so the loop

@@ -6,11 +6,14 @@ import type { RedisOptions } from 'ioredis';
 import type { Logger } from '../log.js';
 import type { StreamInfo } from './stream-ids.js';
 
-/** What a room's stream carries. */
-export type RoomBusKind = 'update' | 'awareness';
+/** What a room's stream carries: Yjs updates and awareness on `y`, run frames (JSON) on `exec`. */
+export type RoomBusKind = 'update' | 'awareness' | 'exec';
+
+/** A room's streams: the document's, and the shared run's (see run-relay.ts). */
+export type RoomChannel = 'y' | 'exec';
 
 /** One field value per kind on the wire; one letter keeps entries small. */
-export const KIND_CODES = { update: 'u', awareness: 'a' } as const satisfies Record<RoomBusKind, string>;
+export const KIND_CODES = { update: 'u', awareness: 'a', exec: 'x' } as const satisfies Record<RoomBusKind, string>;
 const KIND_BY_CODE = new Map<string, RoomBusKind>(
   Object.entries(KIND_CODES).map(([kind, code]) => [code, kind as RoomBusKind]),
 );
@@ -45,6 +48,8 @@ export interface RoomBusListener {
 export interface RedisRoomBusOptions {
   redisUrl: string;
   listener: RoomBusListener;
+  /** which stream of each room this bus reads and writes; default `y` */
+  channel?: RoomChannel;
   /** this instance's id; own messages are skipped. Default: a random UUID */
   instanceId?: string;
   /** safety cap per stream (exact, in the publish script); normal trimming is {@link RedisRoomBus.trimStored} */
@@ -64,13 +69,13 @@ export interface RedisRoomBusOptions {
  * The Redis key of a room's stream. The braces are a Redis Cluster hash tag: every key of one
  * room (stream, trimmed marker, leases) lands in one slot, so scripts may touch several.
  */
-export function roomStreamKey(room: string): string {
-  return `codex:room:{${room}}:y`;
+export function roomStreamKey(room: string, channel: RoomChannel = 'y'): string {
+  return `codex:room:{${room}}:${channel}`;
 }
 
 /** The key holding the highest id ever trimmed from the room's stream (see bus-scripts.ts). */
-export function roomTrimmedKey(room: string): string {
-  return `codex:room:{${room}}:y:trimmed`;
+export function roomTrimmedKey(room: string, channel: RoomChannel = 'y'): string {
+  return `codex:room:{${room}}:${channel}:trimmed`;
 }
 
 /** A running bus; see the module comment. */

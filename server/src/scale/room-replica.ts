@@ -9,6 +9,7 @@
  * id meanwhile, the bus says `resync` and the replica loads again). Applying an update twice is
  * harmless in Yjs, so overlaps need no care.
  */
+import { assertNever } from '@codex/shared';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import * as Y from 'yjs';
 import type { Logger } from '../log.js';
@@ -112,8 +113,20 @@ export async function openRoomReplica(opts: RoomReplicaOptions): Promise<RoomRep
     receive(msg) {
       if (closed) return;
       try {
-        if (msg.kind === 'update') Y.applyUpdate(doc, msg.data, REMOTE_ORIGIN);
-        else awarenessProtocol.applyAwarenessUpdate(awareness, msg.data, REMOTE_ORIGIN);
+        switch (msg.kind) {
+          case 'update':
+            Y.applyUpdate(doc, msg.data, REMOTE_ORIGIN);
+            break;
+          case 'awareness':
+            awarenessProtocol.applyAwarenessUpdate(awareness, msg.data, REMOTE_ORIGIN);
+            break;
+          case 'exec':
+            // run frames travel on the room's exec stream (run-relay.ts), never on this one
+            log.warn({ id: msg.id }, 'exec entry on the document stream ignored');
+            break;
+          default:
+            assertNever(msg.kind);
+        }
       } catch (err) {
         // one bad entry must not take the room down: log it and go on with the next
         log.warn({ err: err instanceof Error ? err.message : String(err), id: msg.id, origin: msg.origin }, 'bad room bus entry');
