@@ -55,7 +55,9 @@ describe('engine faults', () => {
     // /readyz names the engine problem
     const ready = await fetch(`${t.url}/readyz`);
     expect(ready.status).toBe(503);
-    expect(((await ready.json()) as { checks: Record<string, string> }).checks.engine).toMatch(/unreachable/);
+    const body = (await ready.json()) as { checks: Record<string, string>; details: { engine: unknown } };
+    expect(body.checks.engine).toMatch(/unreachable/);
+    expect(body.details.engine).toEqual([{ url: expect.any(String), problem: expect.stringMatching(/unreachable/), activeJobs: 0 }]);
     const runtimes = await fetch(`${t.url}/api/runtimes`);
     expect(runtimes.status).toBe(503);
   });
@@ -119,5 +121,22 @@ describe('engine faults', () => {
       type: 'error',
       message: 'python-* runtime is unknown (the engine has: bash 5.2.15)',
     });
+  });
+
+  it('with several PISTON_URLs, runs skip a dead instance and /readyz reports each', async () => {
+    fault = await startFaultPiston('echo-late-run');
+    const dead = await closedPortUrl();
+    t = await startServer({ pistonUrls: [dead, fault.url] });
+    const room = await createRoom(t.url, { language: 'python' });
+    const [editor] = await participants(room, t);
+    editor.send({ type: 'run', stdin: 'bye\n' });
+    expect(await editor.done()).toMatchObject({ code: 0 });
+    const ready = await fetch(`${t.url}/readyz`);
+    expect(ready.status).toBe(200);
+    const body = (await ready.json()) as { details: { engine: unknown } };
+    expect(body.details.engine).toEqual([
+      { url: dead, problem: expect.stringMatching(/unreachable/), activeJobs: 0 },
+      { url: fault.url, problem: null, activeJobs: 0 },
+    ]);
   });
 });

@@ -12,7 +12,7 @@ import type { ShutdownStep } from '../lifecycle/shutdown.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { UpgradeRoute } from '../ws/upgrade.js';
-import type { ExecEngine } from './engine.js';
+import type { ExecEngine, InstanceStatus } from './engine.js';
 import { createExecChannel, runDeadlineMs, type ExecChannel, type ExecTuning } from './exec-channel.js';
 import { PistonPool } from './piston/piston-pool.js';
 import { roomPortFromRegistry, type RoomsLike } from './room-port.js';
@@ -87,6 +87,7 @@ export async function createExecFeature(deps: ExecFeatureDeps): Promise<ExecFeat
     engine = new DeferredEngine(embeddedStart.then((e) => new PistonPool([e.url], poolOptions(config, true))));
   }
   const catalog = new RuntimeCatalog(engine);
+  let lastStatus: InstanceStatus[] = [];
   const channel = createExecChannel(
     { config, engine, catalog, port: roomPortFromRegistry(deps.rooms), log: log.child({ feature: 'exec' }), metrics },
     deps.tuning,
@@ -98,12 +99,15 @@ export async function createExecFeature(deps: ExecFeatureDeps): Promise<ExecFeat
     router: runtimesRoutes({ config, engine, catalog, log }),
     readiness: {
       name: 'engine',
+      // every instance as of the last probe: url, problem (null when it answers), active runs
+      details: () => lastStatus,
       async check() {
         // a readiness probe right after start waits briefly for the embedded engine's probes
         if (embeddedStart && !embedded) await Promise.race([embeddedStart.catch(() => null), sleep(3000)]);
         const own = embedded?.problem() ?? null;
         if (own) return own;
         const all = await engine.status();
+        lastStatus = all;
         // Ready while one instance answers; the reason names every instance that does not.
         if (!all.some((s) => s.problem === null)) return all.map((s) => s.problem).join('; ');
         // the engine answers, but a room could not run: say which language is missing

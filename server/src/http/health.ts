@@ -6,6 +6,8 @@ import type { Metrics } from '../metrics.js';
 export interface ReadinessCheck {
   name: string;
   check(): Promise<string | null>;
+  /** optional detail shown under `details.<name>` whatever the outcome (e.g. each engine instance) */
+  details?(): unknown;
 }
 
 /** Routes for liveness, readiness and Prometheus metrics. */
@@ -29,6 +31,7 @@ export function healthRoutes(metrics: Metrics, checks: readonly ReadinessCheck[]
     ctx.body = {
       status: failed.length === 0 ? 'ready' : 'not ready',
       checks: Object.fromEntries(results.map((r) => [r.name, r.problem ?? 'ok'])),
+      ...(checks.some((c) => c.details) ? { details: Object.fromEntries(checks.flatMap((c) => (c.details ? [[c.name, c.details()]] : []))) } : {}),
       ...(failed.length > 0 ? { error: failed.map((r) => `${r.name}: ${r.problem}`).join('; ') } : {}),
     };
   });
