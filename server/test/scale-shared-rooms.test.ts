@@ -221,7 +221,10 @@ describe('shared rooms', () => {
     ta.insert(0, 'before|');
     await whenDoc(rb.replica.doc, () => rb.replica.doc.getText('t').toString() === 'before|', 'before restart');
 
+    expect(await a.check()).toBeNull();
     await redis.kill();
+    // readiness says so while Redis is away
+    expect(await a.check(500)).toMatch(/Redis/);
     // typed while Redis is down: only A's replica has it
     ta.insert(ta.length, 'during|');
     await redis.start();
@@ -231,5 +234,6 @@ describe('shared rooms', () => {
     const holder = await oneHolder([ra, rb]);
     await [ra, rb][holder]?.persister.flush();
     expect(await storedText(room)).toBe('before|during|after');
+    expect(await a.check()).toBeNull();
   });
 });

@@ -40,6 +40,8 @@ export interface SharedRooms {
   readonly bus: RedisRoomBus;
   /** opens `room` here (once; a second call returns the same) */
   open(room: string, with_?: { doc?: Y.Doc; awareness?: awarenessProtocol.Awareness }): Promise<SharedRoom>;
+  /** null when Redis answers a PING within `timeoutMs`, else why not (for /readyz) */
+  check(timeoutMs?: number): Promise<string | null>;
   /** closes every room and both Redis clients; idempotent */
   close(): Promise<void>;
 }
@@ -100,6 +102,21 @@ export async function createSharedRooms(opts: SharedRoomsOptions): Promise<Share
         p.catch(() => opened.delete(room));
       }
       return p;
+    },
+    async check(timeoutMs = 2_000) {
+      if (closing) return 'shared rooms closed';
+      if (redis.status !== 'ready') return `Redis not connected (${redis.status})`;
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<string>((resolve) => {
+        timer = setTimeout(() => resolve(`Redis did not answer within ${timeoutMs} ms`), timeoutMs);
+      });
+      try {
+        return await Promise.race([redis.ping().then(() => null), late]);
+      } catch (err) {
+        return `Redis: ${err instanceof Error ? err.message : String(err)}`;
+      } finally {
+        clearTimeout(timer);
+      }
     },
     close() {
       closing ??= (async () => {
