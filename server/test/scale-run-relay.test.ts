@@ -4,13 +4,16 @@
  * one goes, a driver that vanishes is noticed and the run ended for everyone (error, then done)
  * by exactly one survivor, the room can run again, and a stale driver's frames are dropped.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import type { DoneFrame } from '@codex/shared';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log.js';
 import { createRedisRoomBus, type RedisRoomBus } from '../src/scale/redis-room-bus.js';
 import { createRunRelay, type RelayedFrame, type RunRelay } from '../src/scale/run-relay.js';
-import { startRedis, type TestRedis } from './helpers/redis.js';
+import { startRedis, stopChild, type TestRedis } from './helpers/redis.js';
 
 let redis: TestRedis;
 const cleanups: (() => Promise<void>)[] = [];
@@ -152,6 +155,43 @@ describe('run relay', () => {
     }
     expect(b.frames.slice(started.length)).toEqual(c.frames.slice(started.length));
     const again = await c.relay.drive(room, 'r2');
+    expect(again).not.toBeNull();
+    await again?.end();
+  });
+
+  it('ends the run for everyone when the driving process is killed with SIGKILL', async () => {
+    const room = freshRoom();
+    const [b, c] = [await instance('B'), await instance('C')];
+    for (const i of [b, c]) await i.relay.watch(room);
+    const child: ChildProcess = spawn(
+      process.execPath,
+      ['--import', 'tsx', fileURLToPath(new URL('./helpers/scale-instance.ts', import.meta.url))],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    cleanups.push(() => stopChild(child, 'SIGKILL'));
+    const replies = createInterface({ input: child.stdout ?? process.stdin })[Symbol.asyncIterator]();
+    const send = async (v: unknown): Promise<unknown> => {
+      child.stdin?.write(`${JSON.stringify(v)}\n`);
+      return JSON.parse(String((await replies.next()).value));
+    };
+    expect(await send({ mode: 'relay', redisUrl: redis.url, room, instanceId: 'doomed', leaseTtlMs: 600 })).toEqual({ ready: true });
+    const started = runFrames('r1').slice(0, 4); // run, runtime, stage, data 0
+    expect(await send({ cmd: 'drive', run: 'r1', frames: started })).toMatchObject({ driving: true });
+    await Promise.all([b, c].map((i) => i.until((fs) => fs.length === started.length, 'frames of the child')));
+    expect(await b.relay.drive(room, 'r2')).toBeNull(); // the child drives
+
+    const killedAt = Date.now();
+    await stopChild(child, 'SIGKILL');
+    const ended = (fs: RelayedFrame[]): boolean => fs.some((f) => f.type === 'done');
+    await Promise.all([b.until(ended, 'B told'), c.until(ended, 'C told')]);
+    expect(Date.now() - killedAt).toBeLessThan(5_000);
+    for (const i of [b, c]) {
+      expect(i.frames.slice(started.length).map((f) => f.frame)).toMatchObject([
+        { type: 'error', run: 'r1', seq: 3 },
+        { type: 'done', run: 'r1', status: 'XX' },
+      ]);
+    }
+    const again = await b.relay.drive(room, 'r2');
     expect(again).not.toBeNull();
     await again?.end();
   });

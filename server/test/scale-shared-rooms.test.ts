@@ -193,7 +193,7 @@ describe('shared rooms', () => {
       return JSON.parse(String((await replies.next()).value)) as Record<string, unknown>;
     };
     // the child never flushes on its own (1 h delay): its edits live only in Redis and in replicas
-    child.stdin.write(`${JSON.stringify({ redisUrl: redis.url, databaseUrl: dbUrl, room, instanceId: 'doomed', leaseTtlMs: 400, flushDelayMs: 3_600_000 })}\n`);
+    child.stdin.write(`${JSON.stringify({ mode: 'rooms', redisUrl: redis.url, databaseUrl: dbUrl, room, instanceId: 'doomed', leaseTtlMs: 400, flushDelayMs: 3_600_000 })}\n`);
     expect(JSON.parse(String((await replies.next()).value))).toEqual({ ready: true });
     // let the child take the storage lease before the survivor joins
     for (let s = await ask({ cmd: 'state' }); s.holding !== true; s = await ask({ cmd: 'state' })) {

@@ -119,6 +119,7 @@ export function startRoomPersister(opts: RoomPersisterOptions): RoomPersister {
 
   let acquiring = false;
   const tryAcquire = async (): Promise<void> => {
+    if (held && !held.valid()) held = undefined; // lost (e.g. Redis down for a TTL): compete again
     if (closed || held || acquiring) return;
     acquiring = true;
     try {
@@ -127,9 +128,13 @@ export function startRoomPersister(opts: RoomPersisterOptions): RoomPersister {
         if (held === h) held = undefined;
       });
       if (!h) return;
-      if (closed) return void (await h.release());
+      // holding() turns true only once storage is adopted: a flush before that would write nothing
+      await adoptStorage().catch(async (err: unknown) => {
+        await h.release();
+        throw err;
+      });
+      if (closed || !h.valid()) return void (await h.release());
       held = h;
-      await adoptStorage();
       onUpdate(); // write what the replica has beyond storage
     } catch (err) {
       log.debug({ err: err instanceof Error ? err.message : String(err) }, 'lease attempt failed');
