@@ -4,7 +4,7 @@
 // Prints both side by side with the ratio (CodeX / classic); exits 1 on divergence or loss.
 // Env: BENCH_QUICK=1 for a short smoke run; BENCH_ONLY=a,b,c,d to run some scenarios.
 import { fork, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -32,10 +32,17 @@ const freePort = () =>
     });
   });
 
+/** CPU time of every thread of `pid` in ms (schedstat: nanoseconds, unlike the 10 ms ticks of /proc/pid/stat) and RSS. */
 function procStats(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const cpuMs = ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime + stime, CLK_TCK 100
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // thread ended meanwhile
+    }
+  }
+  const cpuMs = ns / 1e6;
   const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
   return { cpuMs, rss };
 }
@@ -114,6 +121,13 @@ async function startClassic() {
   };
 }
 
+/** The server's CPU use when nothing happens (ms per ms), over `ms`. */
+async function idleRate(server, ms = 2000) {
+  const a = procStats(server.child.pid).cpuMs;
+  await sleep(ms);
+  return (procStats(server.child.pid).cpuMs - a) / ms;
+}
+
 /** Worker processes holding the providers. */
 function startWorkers(n) {
   return Promise.all(
@@ -168,17 +182,21 @@ async function fanout(server, workers, readers) {
     const count = Math.max(0, Math.min(per, readers - i * per));
     return count > 0 ? w.call('readers', { target: target('viewer'), count }) : null;
   }));
+  const idle = await idleRate(server);
   const before = procStats(server.child.pid);
+  const t0 = performance.now();
   await writer.call('writer', { target: target('editor'), name: 'w', intervalMs: 20, updates: FANOUT_UPDATES });
   await sleep(1000); // drain
   const after = procStats(server.child.pid);
+  const idleMs = idle * (performance.now() - t0);
   const reports = await Promise.all(workers.map((w) => w.call('report')));
   await Promise.all(workers.map((w) => w.call('close')));
   const lat = reports.flatMap((r) => r.latencies);
   const lost = readers * FANOUT_UPDATES - lat.length;
   if (lost !== 0) problems.push(`fan-out ${readers} readers on ${server.name}: ${lost} update(s) lost`);
   checkConverged(`fan-out ${readers} on ${server.name}`, reports);
-  return { p50: median(lat), p99: pct(lat, 99), max: Math.max(...lat), lost, cpuPerUpdate: (after.cpuMs - before.cpuMs) / FANOUT_UPDATES };
+  const cpu = after.cpuMs - before.cpuMs;
+  return { p50: median(lat), p99: pct(lat, 99), max: Math.max(...lat), lost, cpuPerUpdate: cpu / FANOUT_UPDATES, netCpuPerUpdate: (cpu - idleMs) / FANOUT_UPDATES };
 }
 
 async function manyRooms(server, workers) {
@@ -187,17 +205,22 @@ async function manyRooms(server, workers) {
     const t = await server.room();
     for (let k = 0; k < 3; k++) targets.push({ target: t('editor'), name: `r${r}t${k}`, room: r });
   }
+  const idle = await idleRate(server);
   const before = procStats(server.child.pid);
+  const t0 = performance.now();
   await Promise.all(workers.map((w, i) => w.call('typists', { targets: targets.filter((t) => t.room % workers.length === i), intervalMs: 500, updates: TYPIST_UPDATES })));
   await sleep(1500);
   const after = procStats(server.child.pid);
+  const idleMs = idle * (performance.now() - t0);
   const reports = await Promise.all(workers.map((w) => w.call('report')));
   await Promise.all(workers.map((w) => w.call('close')));
   const lat = reports.flatMap((r) => r.latencies);
   const lost = ROOMS_B * 3 * 2 * TYPIST_UPDATES - lat.length;
   if (lost !== 0) problems.push(`${ROOMS_B} rooms × 3 typists on ${server.name}: ${lost} update(s) lost`);
   checkConverged(`${ROOMS_B} rooms on ${server.name}`, reports);
-  return { p50: median(lat), p99: pct(lat, 99), max: Math.max(...lat), lost, cpuPerUpdate: (after.cpuMs - before.cpuMs) / (ROOMS_B * 3 * TYPIST_UPDATES) };
+  const cpu = after.cpuMs - before.cpuMs;
+  const n = ROOMS_B * 3 * TYPIST_UPDATES;
+  return { p50: median(lat), p99: pct(lat, 99), max: Math.max(...lat), lost, cpuPerUpdate: cpu / n, netCpuPerUpdate: (cpu - idleMs) / n };
 }
 
 /** ~1 MB of text from EDITS_C random-position edits (a few deletions), as one update. */
@@ -302,10 +325,12 @@ for (const n of ONLY.has('a') ? READER_COUNTS : []) {
   for (const k of ['p50', 'p99', 'max']) row(`(a) fan-out 1→${n}`, `${k} latency`, A.fanout[n][k], B.fanout[n][k], 'ms');
   row(`(a) fan-out 1→${n}`, 'lost updates', A.fanout[n].lost, B.fanout[n].lost, '');
   row(`(a) fan-out 1→${n}`, 'server CPU / update', A.fanout[n].cpuPerUpdate, B.fanout[n].cpuPerUpdate, 'ms');
+  row(`(a) fan-out 1→${n}`, '  same, net of idle CPU', A.fanout[n].netCpuPerUpdate, B.fanout[n].netCpuPerUpdate, 'ms');
 }
 if (ONLY.has('b')) for (const k of ['p50', 'p99', 'max']) row(`(b) ${ROOMS_B} rooms × 3`, `${k} latency`, A.rooms[k], B.rooms[k], 'ms');
 if (ONLY.has('b')) row(`(b) ${ROOMS_B} rooms × 3`, 'lost updates', A.rooms.lost, B.rooms.lost, '');
 if (ONLY.has('b')) row(`(b) ${ROOMS_B} rooms × 3`, 'server CPU / update', A.rooms.cpuPerUpdate, B.rooms.cpuPerUpdate, 'ms');
+if (ONLY.has('b')) row(`(b) ${ROOMS_B} rooms × 3`, '  same, net of idle CPU', A.rooms.netCpuPerUpdate, B.rooms.netCpuPerUpdate, 'ms');
 if (ONLY.has('c')) row('(c) join ~1 MB doc', 'first join (server cold cache)', A.join.first, B.join.first, 'ms');
 if (ONLY.has('c')) row('(c) join ~1 MB doc', 'join, median of 5', A.join.single, B.join.single, 'ms');
 if (ONLY.has('c')) row('(c) join ~1 MB doc', '10 simultaneous joins', A.join.ten, B.join.ten, 'ms');
