@@ -59,6 +59,9 @@ if (process.argv[2] === 'worker') {
       }
       await Promise.all(opened);
       process.send({ cmd: 'connected' });
+    } else if (msg.cmd === 'cpu') {
+      const u = process.cpuUsage();
+      process.send({ cmd: 'cpu', ms: (u.user + u.system) / 1000 });
     } else if (msg.cmd === 'close-room') {
       for (const s of sockets.splice(0)) s.ws.close();
     } else if (msg.cmd === 'close') {
@@ -217,6 +220,18 @@ async function main() {
     const runner = new WebSocket(`${wsBase}${q(created.editorToken, 'runner')}`, { perMessageDeflate: false });
     await new Promise((r) => runner.once('message', r)); // hello
 
+    const workersCpu = () =>
+      Promise.all(
+        workers.map(
+          (w) =>
+            new Promise((resolve) => {
+              const on = (m) => m.cmd === 'cpu' && (w.off('message', on), resolve(m.ms));
+              w.on('message', on);
+              w.send({ cmd: 'cpu' });
+            }),
+        ),
+      ).then((l) => l.reduce((a, b) => a + b, 0));
+    const clientCpuBefore = await workersCpu();
     const before = procStat(server.pid);
     let peak = before.rss;
     const sampler = setInterval(() => {
@@ -243,6 +258,7 @@ async function main() {
     const after = procStat(server.pid);
     peak = Math.max(peak, after.rss);
     for (const w of workers) w.removeAllListeners('message');
+    const clientCpu = (await workersCpu()) - clientCpuBefore;
     const ms = last - t0;
     const bytesOk = dones.every((d) => d.bytes === dones[0].bytes);
     const gaps = dones.reduce((n, d) => n + d.gaps, 0);
@@ -251,6 +267,7 @@ async function main() {
       ms,
       ratio: ms / floor,
       cpu: after.cpuMs - before.cpuMs,
+      clientCpu,
       rssBefore: before.rss,
       peak,
       bytesOk,
@@ -267,11 +284,11 @@ async function main() {
   console.log(`\nbench:exec — one run printing ${mb} MiB (python), one extra participant stalled on purpose, ${workerCount} watcher processes, ${(await import('node:os')).cpus().length} cores`);
   console.log(`floor (one client straight on the engine's /api/v2/connect): ${floor.toFixed(0)} ms (runs: ${floors.map((f) => f.ms.toFixed(0)).join(', ')}; ${(floors[0].bytes / 1024 / 1024).toFixed(1)} MiB of JSON data frames)\n`);
   console.log(`replay buffer ${mbStr(bufferBytes)} MiB; output frames per watcher ${(rows[0]?.bytes / 1024 / 1024).toFixed(1)} MiB of JSON\n`);
-  console.log('| watchers | last byte at the last watcher | vs floor | server CPU | server RSS before → peak | every watcher got every frame |');
-  console.log('| ---: | ---: | ---: | ---: | ---: | :---: |');
+  console.log("| watchers | last byte at the last watcher | vs floor | server CPU | watchers' CPU (all processes) | server RSS before → peak | every watcher got every frame |");
+  console.log('| ---: | ---: | ---: | ---: | ---: | ---: | :---: |');
   for (const r of rows) {
     console.log(
-      `| ${r.watchers} | ${r.ms.toFixed(0)} ms | ${r.ratio.toFixed(2)}× | ${r.cpu.toFixed(0)} ms | ${mbStr(r.rssBefore)} → ${mbStr(r.peak)} MiB | ${r.bytesOk && r.gaps === 0 ? 'yes' : `no (${r.gaps} gap frames)`} |`,
+      `| ${r.watchers} | ${r.ms.toFixed(0)} ms | ${r.ratio.toFixed(2)}× | ${r.cpu.toFixed(0)} ms | ${r.clientCpu.toFixed(0)} ms | ${mbStr(r.rssBefore)} → ${mbStr(r.peak)} MiB | ${r.bytesOk && r.gaps === 0 ? 'yes' : `no (${r.gaps} gap frames)`} |`,
     );
   }
   for (const w of workers) w.kill();
