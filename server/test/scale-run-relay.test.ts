@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log.js';
 import { createRedisRoomBus, type RedisRoomBus } from '../src/scale/redis-room-bus.js';
-import { createRunRelay, type RelayedFrame, type RunRelay } from '../src/scale/run-relay.js';
+import { createRunRelay, type RelayedFrame, type RunInput, type RunRelay } from '../src/scale/run-relay.js';
 import { startRedis, stopChild, type TestRedis } from './helpers/redis.js';
 
 let redis: TestRedis;
@@ -194,6 +194,41 @@ describe('run relay', () => {
     const again = await b.relay.drive(room, 'r2');
     expect(again).not.toBeNull();
     await again?.end();
+  });
+
+  it('brings stdin and signals from participants on any instance to the driver of that run only', async () => {
+    const room = freshRoom();
+    const [a, b, c] = [await instance('A'), await instance('B'), await instance('C')];
+    for (const i of [b, c]) await i.relay.watch(room); // A drives without watching: it still gets input
+    const got: RunInput[] = [];
+    let wake: () => void = () => undefined;
+    const drive = await a.relay.drive(room, 'r1', (input) => {
+      got.push(input);
+      wake();
+    });
+    expect(drive).not.toBeNull();
+    const enough = (n: number): Promise<void> =>
+      new Promise((resolve) => {
+        wake = () => got.length >= n && resolve();
+        wake();
+      });
+    await b.relay.forward(room, { run: 'r1', by: 'Bo', frame: { type: 'data', stream: 'stdin', data: '42\n' } });
+    await c.relay.forward(room, { run: 'old-run', by: 'Cy', frame: { type: 'data', stream: 'stdin', data: 'ignored' } });
+    await c.bus.publish(room, 'exec', Buffer.from(JSON.stringify({ input: { run: 'r1', by: 'x', frame: { type: 'signal', signal: 'SIGHUP' } } })));
+    await c.relay.forward(room, { run: 'r1', by: 'Cy', frame: { type: 'signal', signal: 'SIGINT' } });
+    await a.relay.forward(room, { run: 'r1', by: 'Al', frame: { type: 'data', stream: 'stdin', data: 'local' } });
+    await enough(3);
+    expect(got.map((g) => [g.by, g.frame])).toEqual(
+      expect.arrayContaining([
+        ['Bo', { type: 'data', stream: 'stdin', data: '42\n' }],
+        ['Cy', { type: 'signal', signal: 'SIGINT' }],
+        ['Al', { type: 'data', stream: 'stdin', data: 'local' }],
+      ]),
+    );
+    expect(got).toHaveLength(3);
+    // watchers never mistake input for run frames
+    expect([...b.frames, ...c.frames]).toEqual([]);
+    await drive?.end();
   });
 
   it('drops frames stamped with an older token than one already seen, and skips malformed entries', async () => {

@@ -11,7 +11,7 @@
  * with an older token than one already seen in the room (a driver that paused past its lease)
  * are dropped, so a stale driver cannot write after the run was ended.
  */
-import type { DoneFrame, NumberedFrame, RunStarted } from '@codex/shared';
+import { STOP_SIGNALS, type DoneFrame, type NumberedFrame, type RunStarted, type SignalRequest, type StdinRequest } from '@codex/shared';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
 import { holdLease, redisLease, roomLeaseKey, type HeldLease } from './lease.js';
@@ -20,6 +20,14 @@ import { STREAM_START } from './stream-ids.js';
 
 /** The frames of one run, as they travel between instances. */
 export type RelayedFrame = RunStarted | NumberedFrame | DoneFrame;
+
+/** Input for a run from a participant on any instance, on its way to the driver. */
+export interface RunInput {
+  run: string;
+  /** the participant's display name (for the stdin echo) */
+  by: string;
+  frame: StdinRequest | SignalRequest;
+}
 
 /** Options of {@link createRunRelay}. */
 export interface RunRelayOptions {
@@ -56,8 +64,13 @@ export interface RunRelay {
   /** starts reading the room's exec stream from its start (what it still holds is replayed) */
   watch(room: string): Promise<void>;
   unwatch(room: string): void;
-  /** takes the room's run lease for `run`; null if another run is going anywhere */
-  drive(room: string, run: string): Promise<RunDrive | null>;
+  /**
+   * Takes the room's run lease for `run`; null if another run is going anywhere. `onInput`
+   * receives stdin and signals sent to this run by participants on every instance.
+   */
+  drive(room: string, run: string, onInput?: (input: RunInput) => void): Promise<RunDrive | null>;
+  /** hands a participant's stdin or signal to the run's driver, wherever it is */
+  forward(room: string, input: RunInput): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -78,7 +91,7 @@ export function createRunRelay(opts: RunRelayOptions): RunRelay {
   const watched = new Set<string>();
   const open = new Map<string, OpenRun>(); // room → its run not yet done
   const maxToken = new Map<string, number>(); // room → highest token seen: older ones are stale
-  const driving = new Map<string, HeldLease>(); // room → our lease while we drive
+  const driving = new Map<string, { held: HeldLease; run: string; onInput: (input: RunInput) => void }>();
   const leaseOf = (room: string) => redisLease(redis, { key: roomLeaseKey(room, 'run'), owner: instanceId, ttlMs });
 
   /** Applies one frame to the watcher state; false if it is stale and must be dropped. */
@@ -153,7 +166,14 @@ export function createRunRelay(opts: RunRelayOptions): RunRelay {
 
   return {
     receive(msg) {
-      if (msg.kind !== 'exec' || !watched.has(msg.room)) return;
+      if (msg.kind !== 'exec') return;
+      const input = decodeInputEntry(msg.data);
+      if (input) {
+        const d = driving.get(msg.room);
+        if (d?.run === input.run) d.onInput(input); // only the driver of that very run acts on it
+        return;
+      }
+      if (!watched.has(msg.room)) return;
       const parsed = decodeExecEntry(msg.data);
       if (!parsed) {
         log.warn({ room: msg.room, id: msg.id }, 'malformed exec entry skipped');
@@ -171,13 +191,15 @@ export function createRunRelay(opts: RunRelayOptions): RunRelay {
       open.delete(room);
       bus.leave(room);
     },
-    async drive(room, run) {
+    async drive(room, run, onInput = () => undefined) {
       if (open.has(room) || driving.has(room)) return null;
       const held = await holdLease(leaseOf(room), (reason) => {
         log.warn({ room, run, reason }, 'lost the run lease while driving');
       });
       if (!held) return null;
-      driving.set(room, held);
+      driving.set(room, { held, run, onInput });
+      // input forwarded by other instances arrives on the exec stream: read it even if unwatched
+      if (!watched.has(room)) await bus.join(room);
       let ended = false;
       return {
         room,
@@ -192,13 +214,19 @@ export function createRunRelay(opts: RunRelayOptions): RunRelay {
           if (ended) return;
           ended = true;
           driving.delete(room);
+          if (!watched.has(room)) bus.leave(room);
           await held.release();
         },
       };
     },
+    async forward(room, input) {
+      const d = driving.get(room);
+      if (d?.run === input.run) return d.onInput(input);
+      await bus.publish(room, 'exec', Buffer.from(JSON.stringify({ input })));
+    },
     async close() {
       clearInterval(timer);
-      await Promise.all([...driving.values()].map((h) => h.release()));
+      await Promise.all([...driving.values()].map((d) => d.held.release()));
       driving.clear();
     },
   };
@@ -224,4 +252,24 @@ export function decodeExecEntry(data: Buffer): { token: number; frame: RelayedFr
   if (typeof type !== 'string' || typeof run !== 'string') return undefined;
   // frames are produced by our own instances (trusted peers); the shape check guards against garbage
   return { token, frame: frame as RelayedFrame };
+}
+
+/** Parses a forwarded input entry (`{input: {run, by, frame}}`); undefined for anything else. */
+export function decodeInputEntry(data: Buffer): RunInput | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(data.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null || !('input' in value)) return undefined;
+  const input: unknown = value.input;
+  if (typeof input !== 'object' || input === null) return undefined;
+  const { run, by, frame } = input as { run?: unknown; by?: unknown; frame?: unknown };
+  if (typeof run !== 'string' || typeof by !== 'string' || typeof frame !== 'object' || frame === null) return undefined;
+  const f = frame as { type?: unknown; stream?: unknown; data?: unknown; signal?: unknown };
+  const stdin = f.type === 'data' && f.stream === 'stdin' && typeof f.data === 'string';
+  const signal = f.type === 'signal' && (STOP_SIGNALS as readonly unknown[]).includes(f.signal);
+  if (!stdin && !signal) return undefined;
+  return { run, by, frame: frame as RunInput['frame'] };
 }
