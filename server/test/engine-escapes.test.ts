@@ -67,11 +67,11 @@ describe.concurrent('sandbox escapes', () => {
     writeFileSync(path.join(etcDir, 'group'), 'runner:x:1000:\n');
     const sb = new Sandbox({ allowNet: false, unsafe: false, cgroups, uidBase: null, etcDir, seccompFile: null });
     const port = new URL(eng.url).port;
-    const p = await sb.spawn({
-      slot: 0, hostDir: job, jobId: 'net', env: { PATH: '/usr/bin' },
-      argv: ['/usr/bin/python3', '-c', `import socket\ns = socket.socket()\nprint("socket ok")\nfor h in ("127.0.0.1", "192.0.2.1"):\n    try:\n        socket.create_connection((h, ${port}), timeout=2); print("CONNECTED", h)\n    except OSError as e: print("refused", h, e.errno)\n`],
-      limits: { memory: -1, cpuTime: 5000, processes: 16, openFiles: 64, fileSize: 1e6, addressSpace: false },
-    });
+    const z = await sb.prepare(0, job, 'net');
+    const p = await z.start(
+      ['/usr/bin/python3', '-c', `import socket\ns = socket.socket()\nprint("socket ok")\nfor h in ("127.0.0.1", "192.0.2.1"):\n    try:\n        socket.create_connection((h, ${port}), timeout=2); print("CONNECTED", h)\n    except OSError as e: print("refused", h, e.errno)\n`],
+      {}, { memory: -1, cpuTime: 5000, processes: 16, openFiles: 64, fileSize: 1e6, addressSpace: false },
+    );
     let out = '';
     p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
     p.stdin.end();
@@ -94,8 +94,8 @@ describe.concurrent('sandbox escapes', () => {
   it("cannot read the server's environment", async () => {
     const r = await py(`import os\nprint(sorted(os.environ))\nfor p in ("/proc/1/environ", "/proc/${process.pid}/environ"):\n    try:\n        print(p, open(p).read())\n    except OSError as e:\n        print(p, "denied", e.errno)\n`);
     expect(r.run.stdout).not.toContain(SECRET);
-    // exactly what the engine sets (bwrap adds PWD; Python adds LC_CTYPE when it coerces the C locale)
-    expect(r.run.stdout).toMatch(/^\['HOME', (?:'LC_CTYPE', )?'PATH', 'PISTON_LANGUAGE', 'PWD'\]\n/);
+    // exactly what the engine sets (bwrap adds PWD, bash SHLVL as under Piston; Python adds LC_CTYPE when it coerces the C locale)
+    expect(r.run.stdout).toMatch(/^\['HOME', (?:'LC_CTYPE', )?'PATH', 'PISTON_LANGUAGE', 'PWD', 'SHLVL'\]\n/);
   });
 
   it('cannot write outside the job directory and /tmp', async () => {

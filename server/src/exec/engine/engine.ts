@@ -11,7 +11,7 @@ import type { Config } from '../../config.js';
 import type { Logger } from '../../log.js';
 import type { ExecuteResponse } from '../piston/protocol.js';
 import { CgroupPool, staleOwner, sweepStaleCgroups } from './cgroups.js';
-import { Job, type JobEvents } from './job.js';
+import { Job, makeWorkspace, type JobEvents, type Workspace } from './job.js';
 import { JobQueue } from './queue.js';
 import { probeRuntimes, type Runtime } from './runtimes.js';
 import { Sandbox, hasBwrap, trySandbox } from './sandbox.js';
@@ -24,6 +24,9 @@ const FIX = 'install bubblewrap (apt-get install bubblewrap) and allow unprivile
   + 'CODEX_UNSAFE_NO_SANDBOX=true runs code unsandboxed (development only)';
 
 const PREFIX = 'codex-engine-';
+/** Slots whose first sandbox is prepared at start, and the most kept ready while idle. */
+const WARM_AT_START = 4;
+const WARM_MAX = 16;
 
 /** Removes job directories of engines whose process died without close(). */
 function sweepStale(dir: string): void {
@@ -37,6 +40,8 @@ function sweepStale(dir: string): void {
 /** A started engine. */
 export class Engine {
   private readonly active = new Set<Job>();
+  /** per slot, the next job's directory with its first sandbox already prepared */
+  private readonly warm = new Map<number, Promise<Workspace>>();
   private closed = false;
 
   private constructor(
@@ -50,6 +55,18 @@ export class Engine {
     private readonly why: string | null,
   ) {
     process.once('exit', this.onExit);
+    if (!why) for (let slot = 0; slot < Math.min(WARM_AT_START, config.maxConcurrentJobs); slot++) this.rewarm(slot);
+  }
+
+  private get jobsDir(): string {
+    return path.join(this.baseDir, 'jobs');
+  }
+
+  private rewarm(slot: number): void {
+    if (this.closed || this.warm.size >= WARM_MAX) return;
+    const w = makeWorkspace(this.sandbox, this.jobsDir, slot);
+    w.catch(() => undefined);
+    this.warm.set(slot, w);
   }
 
   /** Last-chance cleanup when the process exits without close(): jobs die with it (--die-with-parent). */
@@ -122,17 +139,24 @@ export class Engine {
   async run(spec: JobSpec, events?: JobEvents & { ready(): void }, onJob?: (job: Job) => void): Promise<ExecuteResponse> {
     if (this.why) throw new Error(this.why);
     const slot = await this.queue.acquire();
-    const job = new Job(spec, this.sandbox, path.join(this.baseDir, 'jobs'), slot, events);
-    this.active.add(job);
+    let job: Job | undefined;
     try {
+      const ws = await (this.warm.get(slot) ?? makeWorkspace(this.sandbox, this.jobsDir, slot));
+      this.warm.delete(slot);
+      job = new Job(spec, this.sandbox, ws, slot, events);
+      this.active.add(job);
       if (this.sandbox.unsafe) this.log.warn({ job: job.id }, 'running a job WITHOUT a sandbox (CODEX_UNSAFE_NO_SANDBOX)');
       onJob?.(job);
       await job.prime();
       events?.ready();
       return await job.execute();
     } finally {
-      await job.cleanup().catch((err: unknown) => this.log.warn({ err, job: job.id }, 'job cleanup failed'));
-      this.active.delete(job);
+      if (job) {
+        const j = job;
+        await j.cleanup().catch((err: unknown) => this.log.warn({ err, job: j.id }, 'job cleanup failed'));
+        this.active.delete(j);
+      }
+      this.rewarm(slot);
       this.queue.release(slot);
     }
   }
@@ -145,6 +169,8 @@ export class Engine {
     this.queue.close();
     const jobs = [...this.active];
     for (const j of jobs) j.cancel();
+    for (const w of this.warm.values()) void w.then(async (ws) => (await ws.zygote).discard(), () => undefined);
+    this.warm.clear();
     // wait for running jobs to unwind (their finally blocks remove the directories)
     const deadline = Date.now() + 5000;
     while (this.active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { constants as osConstants } from 'node:os';
 import type { Stage, StageResult, StageStatus, ExecuteResponse } from '../piston/protocol.js';
-import type { Sandbox, SandboxProcess } from './sandbox.js';
+import type { Sandbox, SandboxProcess, Zygote } from './sandbox.js';
 import type { JobSpec, StageLimits } from './validate.js';
 import { RequestError } from './validate.js';
 
@@ -26,27 +26,49 @@ const SIGNAL_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(osConstants.signals).map(([name, num]) => [num, name]),
 );
 
+/** A job directory made ahead of its job, with a sandbox for the first stage already waiting in it. */
+export interface Workspace {
+  readonly id: string;
+  readonly hostDir: string;
+  readonly zygote: Promise<Zygote>;
+}
+
+/** Makes a workspace for `slot`: an empty directory owned by the slot's uid and a prepared sandbox. */
+export async function makeWorkspace(sandbox: Sandbox, jobsDir: string, slot: number): Promise<Workspace> {
+  const id = randomUUID();
+  const hostDir = path.join(jobsDir, id);
+  await mkdir(hostDir, { mode: 0o700 });
+  const uid = sandbox.uidOf(slot);
+  if (uid !== undefined) await chown(hostDir, uid, uid);
+  const zygote = sandbox.prepare(slot, hostDir, id);
+  zygote.catch(() => undefined); // a failure surfaces when the job awaits it
+  return { id, hostDir, zygote };
+}
+
 /** A job bound to a queue slot. */
 export class Job {
-  readonly id = randomUUID();
+  readonly id: string;
   readonly hostDir: string;
   private current: SandboxProcess | null = null;
   private cancelled = false;
+  /** sandboxes made for this job and not started yet */
+  private readonly pending = new Set<Promise<Zygote>>();
 
   constructor(
     private readonly spec: JobSpec,
     private readonly sandbox: Sandbox,
-    jobsDir: string,
+    private readonly workspace: Workspace,
     private readonly slot: number,
     private readonly events?: JobEvents,
   ) {
-    this.hostDir = path.join(jobsDir, this.id);
+    this.id = workspace.id;
+    this.hostDir = workspace.hostDir;
+    this.pending.add(workspace.zygote);
   }
 
-  /** Writes the files into a fresh job directory owned by the slot's uid. */
+  /** Writes the files into the job directory (owned by the slot's uid). */
   async prime(): Promise<void> {
     const uid = this.sandbox.uidOf(this.slot);
-    await mkdir(this.hostDir, { mode: 0o700 });
     const dirs = new Set<string>();
     for (const f of this.spec.files) {
       const target = path.join(this.hostDir, f.name);
@@ -67,7 +89,7 @@ export class Job {
       if (!main.endsWith('.java')) await rename(path.join(this.hostDir, main), path.join(this.hostDir, `${main}.java`));
     }
     if (uid !== undefined) {
-      await Promise.all([this.hostDir, ...dirs, ...this.spec.files.map((f) => path.join(this.hostDir, f.name))]
+      await Promise.all([...dirs, ...this.spec.files.map((f) => path.join(this.hostDir, f.name))]
         .map((p) => chown(p, uid, uid).catch(() => undefined)));
       if (this.spec.runtime.language === 'java' && !main.endsWith('.java')) {
         await chown(path.join(this.hostDir, `${main}.java`), uid, uid).catch(() => undefined);
@@ -79,13 +101,19 @@ export class Job {
   async execute(): Promise<ExecuteResponse> {
     const rt = this.spec.runtime;
     let compile: StageResult | undefined;
+    let zygote = this.workspace.zygote;
     if (rt.compile) {
-      compile = await this.stage('compile', rt.compile(this.spec.codeFiles), this.spec.compile, '');
+      const first = zygote;
+      // the run stage's sandbox gets ready while the compiler works
+      zygote = this.sandbox.prepare(this.slot, this.hostDir, this.id);
+      zygote.catch(() => undefined);
+      this.pending.add(zygote);
+      compile = await this.stage(first, 'compile', rt.compile(this.spec.codeFiles), this.spec.compile, '');
       if (compile.code !== 0) return { compile, run: compile, language: rt.language, version: rt.version };
     }
     let main = this.spec.codeFiles[0] as string;
     if (rt.language === 'java' && !main.endsWith('.java')) main = `${main}.java`;
-    const run = await this.stage('run', rt.run(main, this.spec.args), this.spec.run, this.spec.stdin);
+    const run = await this.stage(zygote, 'run', rt.run(main, this.spec.args), this.spec.run, this.spec.stdin);
     return { ...(compile ? { compile } : {}), run, language: rt.language, version: rt.version };
   }
 
@@ -106,6 +134,8 @@ export class Job {
   cancel(): void {
     this.cancelled = true;
     this.current?.signal('SIGKILL');
+    for (const z of this.pending) void z.then((zy) => zy.discard(), () => undefined);
+    this.pending.clear();
   }
 
   /** Kills whatever is left and removes the job directory. */
@@ -117,19 +147,19 @@ export class Job {
   private killReason: { signal: string; status: StageStatus; message: string } | null = null;
   private lastSignal: NodeJS.Signals | null = null;
 
-  private async stage(stage: Stage, argv: readonly string[], limits: StageLimits, stdin: string | null): Promise<StageResult> {
+  private async stage(zygote: Promise<Zygote>, stage: Stage, argv: readonly string[], limits: StageLimits, stdin: string | null): Promise<StageResult> {
     const rt = this.spec.runtime;
     const l = this.spec.limits;
     this.killReason = null;
     this.lastSignal = null;
     const started = performance.now();
-    const proc = await this.sandbox.spawn({
-      slot: this.slot, hostDir: this.hostDir, jobId: this.id, argv,
-      env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', PISTON_LANGUAGE: rt.language, ...rt.env },
-      limits: {
-        memory: limits.memory, cpuTime: limits.cpuTime, processes: l.max_process_count, openFiles: l.max_open_files,
-        fileSize: l.max_file_size, addressSpace: rt.addressSpaceLimit,
-      },
+    const z = await zygote;
+    this.pending.delete(zygote);
+    const proc = await z.start(argv, {
+      PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', PISTON_LANGUAGE: rt.language, ...rt.env,
+    }, {
+      memory: limits.memory, cpuTime: limits.cpuTime, processes: l.max_process_count, openFiles: l.max_open_files,
+      fileSize: l.max_file_size, addressSpace: rt.addressSpaceLimit,
     });
     this.current = proc;
     if (this.cancelled) proc.signal('SIGKILL');

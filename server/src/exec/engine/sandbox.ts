@@ -27,17 +27,6 @@ export interface SandboxLimits {
   addressSpace: boolean;
 }
 
-/** One stage to run. */
-export interface SandboxSpawn {
-  slot: number;
-  /** the job directory on the host, and its name inside the box */
-  hostDir: string;
-  jobId: string;
-  argv: readonly string[];
-  env: Readonly<Record<string, string>>;
-  limits: SandboxLimits;
-}
-
 /** How a sandboxed process ended. */
 export interface SandboxExit {
   code: number | null;
@@ -113,74 +102,144 @@ export class Sandbox {
     return this.opts.uidBase === null ? undefined : this.opts.uidBase + slot;
   }
 
-  private rlimits(l: SandboxLimits, perSlotUid: boolean): string[] {
-    const out = ['/usr/bin/prlimit', `--nofile=${l.openFiles}`, '--core=0'];
-    if (l.fileSize > 0) out.push(`--fsize=${l.fileSize}`);
+  /** bash `ulimit` pairs for the zygote stub (units: KiB for -v/-f, seconds for -t). */
+  private ulimits(l: SandboxLimits, perSlotUid: boolean): string[] {
+    const out = ['-n', String(l.openFiles), '-c', '0'];
+    if (l.fileSize > 0) out.push('-f', String(Math.max(1, Math.floor(l.fileSize / 1024))));
     if (l.cpuTime > 0) {
       const s = Math.ceil(l.cpuTime / 1000);
-      out.push(`--cpu=${s}:${s + 1}`); // SIGXCPU at the limit, SIGKILL a second later
+      out.push('-St', String(s), '-Ht', String(s + 1)); // SIGXCPU at the limit, SIGKILL a second later (soft first: hard may not go below it)
     }
-    if (l.memory > 0 && (l.addressSpace || !this.opts.cgroups?.has('memory'))) out.push(`--as=${l.memory}`);
-    // RLIMIT_NPROC counts every process of the uid: only meaningful with a uid per slot
-    if (perSlotUid && !this.opts.cgroups?.has('pids')) out.push(`--nproc=${l.processes}`);
+    if (l.memory > 0 && (l.addressSpace || !this.opts.cgroups?.has('memory'))) out.push('-v', String(Math.max(1, Math.floor(l.memory / 1024))));
+    if (perSlotUid && !this.opts.cgroups?.has('pids')) out.push('-u', String(l.processes));
     return out;
   }
 
-  /** Starts one stage. Resolves once the job's processes are inside their cgroups and running. */
-  async spawn(s: SandboxSpawn): Promise<SandboxProcess> {
-    const uid = this.uidOf(s.slot);
+  /**
+   * A sandbox made ahead of time for one stage of a job in `hostDir`: namespaces, mounts, uid and
+   * cgroups are all set up (the cgroup move costs an RCU grace period, ~10 ms, off the job's critical
+   * path), and a bash stub waits for the command; `start` hands it over, and the stub sets the
+   * rlimits and environment and execs the program, so no extra process runs per job.
+   */
+  async prepare(slot: number, hostDir: string, jobId: string): Promise<Zygote> {
+    if (this.opts.unsafe) return new DirectZygote(this, slot, hostDir, jobId);
+    const uid = this.uidOf(slot);
     const cg = this.opts.cgroups;
-    if (cg) await cg.prepare(s.slot, s.limits.memory, s.limits.processes);
-    const boxDir = `${BOX_JOBS}/${s.jobId}`;
-    let argv: string[];
-    if (this.opts.unsafe) {
-      argv = [...this.rlimits(s.limits, uid !== undefined), '--', ...s.argv];
-    } else {
-      const env = Object.entries(s.env).flatMap(([k, v]) => ['--setenv', k, v]);
-      argv = [
-        ...this.rlimits(s.limits, uid !== undefined), '--', '/usr/bin/bwrap', ...this.fixed, '--clearenv', ...env,
-        '--bind', s.hostDir, boxDir, '--chdir', boxDir, '--remount-ro', '/',
-        '--info-fd', '3', '--block-fd', '4', ...(this.opts.seccompFile ? ['--seccomp', '5'] : []), '--', ...s.argv,
-      ];
-    }
+    const boxDir = `${BOX_JOBS}/${jobId}`;
+    const argv = [
+      ...this.fixed, '--clearenv', '--setenv', 'PATH', '/usr/local/bin:/usr/bin:/bin', '--setenv', 'HOME', '/tmp',
+      '--bind', hostDir, boxDir, '--chdir', boxDir, '--remount-ro', '/',
+      '--info-fd', '3', '--block-fd', '4', ...(this.opts.seccompFile ? ['--seccomp', '5'] : []),
+      '--', '/usr/bin/bash', '--noprofile', '--norc', '-c', STUB, 'piston',
+    ];
     // a fresh open per spawn: bwrap reads the program from its own file offset
-    const seccomp = !this.opts.unsafe && this.opts.seccompFile ? await open(this.opts.seccompFile, 'r') : null;
-    const [cmd, ...rest] = argv as [string, ...string[]];
-    const child = spawn(cmd, rest, {
-      cwd: this.opts.unsafe ? s.hostDir : '/',
-      env: this.opts.unsafe ? { ...s.env, PWD: s.hostDir } : {},
-      stdio: this.opts.unsafe ? ['pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', seccomp ? seccomp.fd : 'ignore'],
+    const seccomp = this.opts.seccompFile ? await open(this.opts.seccompFile, 'r') : null;
+    const child = spawn('/usr/bin/bwrap', argv, {
+      cwd: '/', env: {},
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', seccomp ? seccomp.fd : 'ignore', 'pipe'],
       ...(uid !== undefined ? { uid, gid: uid } : {}),
-      detached: this.opts.unsafe, // own process group, so a kill reaches its children
     });
     void seccomp?.close();
     // a job that dies early resets its pipes: never let that become an uncaught error
     for (const io of child.stdio) (io as Readable | Writable | null)?.on('error', () => undefined);
-    const exited = new Promise<SandboxExit>((resolve) => {
-      child.once('exit', (code, signal) => resolve({ code, signal }));
-      child.once('error', () => resolve({ code: null, signal: null }));
-    });
+    const exited = exitOf(child);
     // the host pid of the namespace's init: killing it kills every process of the job
-    let initPid: number | undefined;
-    if (!this.opts.unsafe) {
-      initPid = await readInfoPid(child);
-      if (initPid !== undefined && cg) await cg.enter(s.slot, initPid).catch(() => undefined);
-      const block = child.stdio[4] as Writable | null;
-      block?.end('x');
-    } else if (child.pid !== undefined && cg) {
-      await cg.enter(s.slot, child.pid).catch(() => undefined);
-    }
-    const sp: SandboxProcess = {
+    const initPid = await readInfoPid(child);
+    if (initPid !== undefined && cg) await cg.enter(slot, initPid).catch(() => undefined);
+    (child.stdio[4] as Writable | null)?.end('x');
+    const proc = this.process(child, exited, initPid, slot);
+    if (initPid === undefined) proc.signal('SIGKILL');
+    return {
+      start: async (command, env, limits) => {
+        if (cg) await cg.prepare(slot, limits.memory, limits.processes);
+        const fields = [...this.ulimits(limits, uid !== undefined), '--', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), '--', ...command];
+        (child.stdio as unknown as (Writable | null)[])[6]?.end(`${fields.join('\0')}\0`);
+        return proc;
+      },
+      discard: () => proc.signal('SIGKILL'),
+    };
+  }
+
+  private process(child: ChildProcess, exited: Promise<SandboxExit>, initPid: number | undefined, slot: number): SandboxProcess {
+    const cg = this.opts.cgroups;
+    return {
       stdin: child.stdin as Writable,
       stdout: child.stdout as Readable,
       stderr: child.stderr as Readable,
       exited,
       signal: (sig) => signalJob(child, initPid, sig, this.opts.unsafe),
-      stats: async () => (cg ? cg.stats(s.slot) : { cpuMs: undefined, memoryBytes: null, oomKilled: false }),
+      stats: async () => (cg ? cg.stats(slot) : { cpuMs: undefined, memoryBytes: null, oomKilled: false }),
     };
-    if (initPid === undefined && !this.opts.unsafe) sp.signal('SIGKILL');
-    return sp;
   }
+
+  /** Development mode only: the program runs directly under prlimit, in its own process group. */
+  async spawnDirect(slot: number, hostDir: string, argv: readonly string[], env: Readonly<Record<string, string>>, limits: SandboxLimits): Promise<SandboxProcess> {
+    const uid = this.uidOf(slot);
+    const cg = this.opts.cgroups;
+    if (cg) await cg.prepare(slot, limits.memory, limits.processes);
+    const child = spawn('/usr/bin/prlimit', [...prlimitArgs(this.ulimits(limits, uid !== undefined)), '--', ...argv], {
+      cwd: hostDir, env: { ...env, PWD: hostDir }, stdio: ['pipe', 'pipe', 'pipe'],
+      ...(uid !== undefined ? { uid, gid: uid } : {}), detached: true,
+    });
+    for (const io of child.stdio) (io as Readable | Writable | null)?.on('error', () => undefined);
+    const exited = exitOf(child);
+    if (child.pid !== undefined && cg) await cg.enter(slot, child.pid).catch(() => undefined);
+    return this.process(child, exited, undefined, slot);
+  }
+}
+
+/** A prepared sandbox waiting for its command. */
+export interface Zygote {
+  /** runs `command` with `env` under `limits`; the stage has begun when this resolves */
+  start(command: readonly string[], env: Readonly<Record<string, string>>, limits: SandboxLimits): Promise<SandboxProcess>;
+  /** kills an unused zygote */
+  discard(): void;
+}
+
+class DirectZygote implements Zygote {
+  constructor(private readonly sb: Sandbox, private readonly slot: number, private readonly hostDir: string, readonly jobId: string) {}
+  start(command: readonly string[], env: Readonly<Record<string, string>>, limits: SandboxLimits): Promise<SandboxProcess> {
+    return this.sb.spawnDirect(this.slot, this.hostDir, command, env, limits);
+  }
+  discard(): void { /* nothing started yet */ }
+}
+
+/**
+ * The stub a zygote runs inside the sandbox: reads NUL-separated `ulimit` pairs, `--`, `K=V`
+ * environment entries, `--`, the command, from fd 6; closes the engine's descriptors; execs.
+ */
+const STUB = [
+  "mapfile -d '' -t A <&6 || exit 126",
+  'exec 3<&- 4<&- 5<&- 6<&-',
+  'i=0; n=${#A[@]}',
+  'while (( i < n )) && [[ ${A[i]} != -- ]]; do ulimit "${A[i]}" "${A[i+1]}" || exit 126; i=$((i+2)); done; i=$((i+1))',
+  'while (( i < n )) && [[ ${A[i]} != -- ]]; do export "${A[i]}"; i=$((i+1)); done; i=$((i+1))',
+  'exec "${A[@]:i}"', // shell variables are not exported: the program sees only the env entries
+].join('\n');
+
+/** The same limits for prlimit(1): bash pairs → `--nofile=N` etc. (bytes where prlimit wants bytes). */
+function prlimitArgs(pairs: readonly string[]): string[] {
+  const out: string[] = [];
+  let soft = '';
+  for (let i = 0; i < pairs.length; i += 2) {
+    const flag = pairs[i] as string;
+    const v = pairs[i + 1] as string;
+    if (flag === '-St') soft = v;
+    else if (flag === '-Ht') out.push(`--cpu=${soft || v}:${v}`);
+    else if (flag === '-n') out.push(`--nofile=${v}`);
+    else if (flag === '-c') out.push(`--core=${v}`);
+    else if (flag === '-f') out.push(`--fsize=${Number(v) * 1024}`);
+    else if (flag === '-v') out.push(`--as=${Number(v) * 1024}`);
+    else if (flag === '-u') out.push(`--nproc=${v}`);
+  }
+  return out;
+}
+
+function exitOf(child: ChildProcess): Promise<SandboxExit> {
+  return new Promise<SandboxExit>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+    child.once('error', () => resolve({ code: null, signal: null }));
+  });
 }
 
 /** Reads bwrap's `--info-fd` JSON for the child pid (null if bwrap died before writing it). */
@@ -236,10 +295,9 @@ function signalJob(child: ChildProcess, initPid: number | undefined, sig: NodeJS
 
 /** Tries a real sandbox once: null when it works, else bwrap's complaint. */
 export async function trySandbox(sandbox: Sandbox, hostDir: string): Promise<string | null> {
-  const sp = await sandbox.spawn({
-    slot: 0, hostDir, jobId: 'probe', argv: ['/usr/bin/true'], env: { PATH: '/usr/bin:/bin' },
-    limits: { memory: -1, cpuTime: 5000, processes: 16, openFiles: 64, fileSize: 1024, addressSpace: false },
-  });
+  const z = await sandbox.prepare(0, hostDir, 'probe');
+  const sp = await z.start(['/usr/bin/true'], { PISTON_LANGUAGE: 'probe' },
+    { memory: -1, cpuTime: 5000, processes: 16, openFiles: 64, fileSize: 1024, addressSpace: false });
   let err = '';
   sp.stderr.on('data', (d: Buffer) => { err += d.toString(); });
   const closed = once(sp.stderr, 'close').catch(() => undefined);
