@@ -4,6 +4,7 @@
  * and files, per-room and per-participant run limits, and viewers allowed to run by the owner.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { ROOM_KEYS, DOC_KEYS } from '@codex/shared';
 import { connectExec, createRoom, startFaultPiston, type ExecClient, type FaultPiston } from './helpers/exec-socket.js';
 import { startServer, type TestServer } from './helpers/start-server.js';
@@ -139,5 +140,15 @@ describe('exec channel limits', () => {
     expect(v.frames.find((f) => f.type === 'run')).toMatchObject({ by: 'Vera' });
     owner.destroy();
     check.destroy();
+  });
+
+  it('drops a participant that stops answering pings (heartbeat)', async () => {
+    const s = await setup({ heartbeatMs: 100 });
+    const room = await createRoom(s.url);
+    const silent = new WebSocket(`${s.wsUrl}/api/exec/${room.id}?token=${room.viewerToken}`, { autoPong: false });
+    const alive = join(s, room.id, room.viewerToken, 'Alive');
+    const code = await new Promise<number>((resolve) => silent.on('close', (c) => resolve(c)));
+    expect(code).toBe(1006);
+    expect(alive.ws.readyState).toBe(WebSocket.OPEN);
   });
 });

@@ -83,15 +83,17 @@ export function createExecChannel(deps: ExecChannelDeps, tuning: ExecTuning = DE
     maxPayload: config.execMaxStdinBytes * 2 + 64 * 1024,
   });
 
+  /** sockets that answered the last heartbeat ping */
+  const answered = new WeakSet<WebSocket>();
   const heartbeat = setInterval(() => {
     for (const room of rooms.values()) {
       for (const m of room.members) {
-        const alive = m.ws as WebSocket & { codexAlive?: boolean };
-        if (alive.codexAlive === false) {
+        // no pong since the last ping: gone (or stalled; it holds no more than it already has)
+        if (!answered.has(m.ws)) {
           m.ws.terminate();
           continue;
         }
-        alive.codexAlive = false;
+        answered.delete(m.ws);
         m.ws.ping();
       }
     }
@@ -131,9 +133,8 @@ export function createExecChannel(deps: ExecChannelDeps, tuning: ExecTuning = DE
     const queueEarly = (d: RawData, b: boolean): void => void early.push([d, b]);
     ws.on('message', queueEarly);
     ws.on('error', (err) => log.debug({ err, room: roomId }, 'exec socket error'));
-    const alive = ws as WebSocket & { codexAlive?: boolean };
-    alive.codexAlive = true;
-    ws.on('pong', () => (alive.codexAlive = true));
+    answered.add(ws);
+    ws.on('pong', () => answered.add(ws));
 
     let role: Role | 'not-found' | 'forbidden';
     try {
