@@ -162,7 +162,10 @@ async function main() {
   });
   const engineUrl = `http://127.0.0.1:${enginePort}`;
   await waitHttp(`${engineUrl}/api/v2/runtimes`);
-  const server = spawn(process.execPath, [path.join(ROOT, 'server/dist/main.js')], {
+  // --profile <dir>: write a V8 CPU profile of the server process there
+  const profileDir = arg('profile', '');
+  const serverArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const server = spawn(process.execPath, [...serverArgs, path.join(ROOT, 'server/dist/main.js')], {
     env: {
       ...env, HOST: '127.0.0.1', PORT: String(serverPort), CODEX_DATA_DIR: dataDir, PISTON_URL: engineUrl,
       CODEX_EXEC_RUNS_PER_MINUTE: '1000', CODEX_EXEC_BUFFER_BYTES: String(bufferBytes), CODEX_MAX_PEERS_PER_ROOM: '1000', CODEX_MAX_ROOMS_PER_ADDRESS: '1000',

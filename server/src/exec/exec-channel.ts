@@ -147,8 +147,11 @@ export function createExecChannel(deps: ExecChannelDeps, tuning: ExecTuning = DE
     if (role === 'not-found') return closeSocket(ws, CLOSE.notFound);
     if (role === 'forbidden') return closeSocket(ws, CLOSE.forbidden);
     if (shuttingDown) return closeSocket(ws, CLOSE.goingAway);
+    const canRun = await requests.mayAct(roomId, role);
+    if (shuttingDown) return closeSocket(ws, CLOSE.goingAway);
     if (ws.readyState !== WebSocket.OPEN) return;
 
+    // From here on nothing awaits: joining, hello and replay happen between two runs' frames.
     let room = rooms.get(roomId);
     if (!room) {
       room = { id: roomId, members: new Set(), current: null, last: null, starting: false };
@@ -158,7 +161,6 @@ export function createExecChannel(deps: ExecChannelDeps, tuning: ExecTuning = DE
     const m: Member = { id: randomUUID(), name, ws, role, queue: Promise.resolve() };
     const r = room;
     r.members.add(m);
-    const canRun = await requests.mayAct(r, m);
     const session = r.current ?? r.last;
     const hello: HelloFrame = { type: 'hello', role, name, canRun, run: session?.id ?? null };
     ws.send(encodeFrame(hello), { binary: false });

@@ -54,7 +54,7 @@ export interface RoomRequests {
   /** handles one parsed frame of `m` in `room` */
   handle(room: RoomExec, m: Member, frame: ClientFrame): Promise<void>;
   /** may `m` run, type and stop in `room` now */
-  mayAct(room: RoomExec, m: Member): Promise<boolean>;
+  mayAct(roomId: string, role: Role): Promise<boolean>;
   /** forgets a participant's rate-limit state */
   forget(m: Member): void;
   /** resolves once every summary being stored is stored */
@@ -76,14 +76,14 @@ export function createRoomRequests(deps: RequestDeps): RoomRequests {
   const stdinRate = new RateLimiter(deps.stdinPerSecond, 1000);
   const pendingSummaries = new Set<Promise<void>>();
 
-  async function mayAct(room: RoomExec, m: Member): Promise<boolean> {
-    if (canEdit(m.role)) return true;
-    return port.viewersCanRun(room.id).catch(() => false);
+  async function mayAct(roomId: string, role: Role): Promise<boolean> {
+    if (canEdit(role)) return true;
+    return port.viewersCanRun(roomId).catch(() => false);
   }
 
   async function onRun(room: RoomExec, m: Member, frame: RunRequest): Promise<void> {
     if (deps.isShuttingDown()) return sendError(m, 'the server is shutting down');
-    if (!(await mayAct(room, m))) return sendError(m, 'viewers cannot run programs in this room');
+    if (!(await mayAct(room.id, m.role))) return sendError(m, 'viewers cannot run programs in this room');
     if (room.current || room.starting) return sendError(m, 'a program is already running in this room');
     if (frame.stdin !== undefined && Buffer.byteLength(frame.stdin) > config.execMaxStdinBytes) {
       return sendError(m, `stdin is too large (the limit is ${config.execMaxStdinBytes} bytes)`);
@@ -164,7 +164,7 @@ export function createRoomRequests(deps: RequestDeps): RoomRequests {
       case 'run':
         return onRun(room, m, frame);
       case 'data': {
-        if (!(await mayAct(room, m))) return sendError(m, 'viewers cannot type input in this room');
+        if (!(await mayAct(room.id, m.role))) return sendError(m, 'viewers cannot type input in this room');
         if (Buffer.byteLength(frame.data) > config.execMaxStdinBytes) {
           return sendError(m, `stdin is too large (the limit is ${config.execMaxStdinBytes} bytes per frame)`);
         }
@@ -175,7 +175,7 @@ export function createRoomRequests(deps: RequestDeps): RoomRequests {
         return;
       }
       case 'signal': {
-        if (!(await mayAct(room, m))) return sendError(m, 'viewers cannot stop programs in this room');
+        if (!(await mayAct(room.id, m.role))) return sendError(m, 'viewers cannot stop programs in this room');
         const run = room.current;
         if (!run) return sendError(m, 'no program is running');
         run.stop(frame.signal, m.name);
