@@ -124,7 +124,7 @@ describe.concurrent('connect', () => {
   });
 
   it('delivers a signal to the program (a handler runs; SIGTERM ends it)', async () => {
-    const code = 'import signal, sys, time\nsignal.signal(signal.SIGUSR1, lambda *a: print("usr1", flush=True))\nprint("ready", flush=True)\nwhile True: time.sleep(0.05)\n';
+    const code = 'import os, signal, time\nsignal.signal(signal.SIGUSR1, lambda *a: os.write(1, b"usr1\\n"))\nprint("ready", flush=True)\nwhile True: time.sleep(0.05)\n';
     const t0 = Date.now();
     let sentUsr1 = false;
     const frames = await converse(eng.wsUrl, [

@@ -16,6 +16,7 @@ import { JobQueue } from './queue.js';
 import { probeRuntimes, type Runtime } from './runtimes.js';
 import { Sandbox, hasBwrap, trySandbox } from './sandbox.js';
 import { noSocketFilter } from './seccomp.js';
+import { buildStub } from './stub.js';
 import { checkLimitOverrides, type JobSpec } from './validate.js';
 
 const FIX = 'install bubblewrap (apt-get install bubblewrap) and allow unprivileged user namespaces '
@@ -42,6 +43,8 @@ export class Engine {
   private readonly active = new Set<Job>();
   /** per slot, the next job's directory with its first sandbox already prepared */
   private readonly warm = new Map<number, Promise<Workspace>>();
+  /** slots whose prepared sandbox is ready now */
+  private readonly ready = new Set<number>();
   private closed = false;
 
   private constructor(
@@ -55,7 +58,10 @@ export class Engine {
     private readonly why: string | null,
   ) {
     process.once('exit', this.onExit);
-    if (!why) for (let slot = 0; slot < Math.min(WARM_AT_START, config.maxConcurrentJobs); slot++) this.rewarm(slot);
+  }
+
+  private warmUp(): void {
+    if (!this.why) for (let slot = 0; slot < Math.min(WARM_AT_START, this.config.maxConcurrentJobs); slot++) this.rewarm(slot);
   }
 
   private get jobsDir(): string {
@@ -65,7 +71,10 @@ export class Engine {
   private rewarm(slot: number): void {
     if (this.closed || this.warm.size >= WARM_MAX) return;
     const w = makeWorkspace(this.sandbox, this.jobsDir, slot);
-    w.catch(() => undefined);
+    w.then(async (ws) => {
+      await ws.zygote;
+      if (this.warm.get(slot) === w) this.ready.add(slot);
+    }).catch(() => undefined);
     this.warm.set(slot, w);
   }
 
@@ -100,7 +109,8 @@ export class Engine {
     const filter = config.allowNet ? null : noSocketFilter();
     const seccompFile = filter ? path.join(etcDir, 'nosocket.bpf') : null;
     if (filter && seccompFile) await writeFile(seccompFile, filter, { mode: 0o644 });
-    const sandbox = new Sandbox({ allowNet: config.allowNet, unsafe: false, cgroups, uidBase, etcDir, seccompFile });
+    const stub = existsSync('/usr/bin/gcc') ? await buildStub(etcDir) : null;
+    const sandbox = new Sandbox({ allowNet: config.allowNet, unsafe: false, cgroups, uidBase, etcDir, seccompFile, stub });
     let why: string | null = null;
     const runtimesP = probeRuntimes();
     if (!hasBwrap()) why = `bubblewrap (/usr/bin/bwrap) is not installed: ${FIX}`;
@@ -111,7 +121,7 @@ export class Engine {
     let chosen = sandbox;
     if (why && unsafe) {
       log.error({ problem: why }, 'CODEX_UNSAFE_NO_SANDBOX=true: RUNNING STUDENT CODE WITHOUT ANY SANDBOX. Never do this on a shared machine.');
-      chosen = new Sandbox({ allowNet: true, unsafe: true, cgroups, uidBase, etcDir, seccompFile: null });
+      chosen = new Sandbox({ allowNet: true, unsafe: true, cgroups, uidBase, etcDir, seccompFile: null, stub: null });
       why = null;
     } else if (why) log.error({ problem: why }, 'embedded engine cannot run code');
     const runtimes = await runtimesP;
@@ -119,7 +129,9 @@ export class Engine {
       runtimes: runtimes.map((r) => `${r.language}-${r.version}`), sandbox: chosen.unsafe ? 'NONE (unsafe)' : 'bubblewrap',
       cgroups: cgroups ? 'v1' : 'none (rlimits)', jobsDir,
     }, 'embedded engine ready');
-    return new Engine(config, log, runtimes, chosen, new JobQueue(config.maxConcurrentJobs), baseDir, cgroups, why);
+    const engine: Engine = new Engine(config, log, runtimes, chosen, new JobQueue(config.maxConcurrentJobs, (slot) => engine.ready.has(slot)), baseDir, cgroups, why);
+    engine.warmUp();
+    return engine;
   }
 
   /** Null when jobs can run, else why not and how to fix it. */
@@ -141,8 +153,10 @@ export class Engine {
     const slot = await this.queue.acquire();
     let job: Job | undefined;
     try {
-      const ws = await (this.warm.get(slot) ?? makeWorkspace(this.sandbox, this.jobsDir, slot));
+      const warm = this.warm.get(slot);
       this.warm.delete(slot);
+      this.ready.delete(slot);
+      const ws = await (warm ?? makeWorkspace(this.sandbox, this.jobsDir, slot));
       job = new Job(spec, this.sandbox, ws, slot, events);
       this.active.add(job);
       if (this.sandbox.unsafe) this.log.warn({ job: job.id }, 'running a job WITHOUT a sandbox (CODEX_UNSAFE_NO_SANDBOX)');

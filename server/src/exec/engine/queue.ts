@@ -17,7 +17,11 @@ export class JobQueue {
   private readonly waiting: { resolve: (slot: number) => void; reject: (err: Error) => void }[] = [];
   private closed = false;
 
-  constructor(readonly size: number) {
+  /**
+   * @param prefer which free slots to hand out first (the engine prefers slots whose sandbox is
+   *   already prepared, so a slot just released has time to prepare its next one)
+   */
+  constructor(readonly size: number, private readonly prefer: (slot: number) => boolean = () => false) {
     this.free = Array.from({ length: size }, (_, i) => i);
   }
 
@@ -34,7 +38,8 @@ export class JobQueue {
   /** Waits for a free slot; rejects with QueueClosedError once closed. */
   acquire(): Promise<number> {
     if (this.closed) return Promise.reject(new QueueClosedError());
-    const slot = this.free.shift();
+    const i = this.free.findIndex(this.prefer);
+    const slot = i >= 0 ? this.free.splice(i, 1)[0] : this.free.shift();
     if (slot !== undefined) return Promise.resolve(slot);
     return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
   }
@@ -43,7 +48,7 @@ export class JobQueue {
   release(slot: number): void {
     const next = this.waiting.shift();
     if (next) next.resolve(slot);
-    else this.free.unshift(slot); // reuse warm slots first (their cgroup limits are already written)
+    else this.free.push(slot);
   }
 
   /** Rejects every waiter and refuses new ones. */

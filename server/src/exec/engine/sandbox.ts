@@ -10,6 +10,7 @@ import { open } from 'node:fs/promises';
 import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import type { CgroupPool, CgroupStats } from './cgroups.js';
+import { BASH_STUB } from './stub.js';
 
 /** Where the job directory appears inside the sandbox (Piston's path, so tracebacks look the same). */
 export const BOX_JOBS = '/piston/jobs';
@@ -57,6 +58,8 @@ export interface SandboxOptions {
   etcDir: string;
   /** a seccomp program file for `--seccomp` (Piston's nosocket), or null */
   seccompFile: string | null;
+  /** the compiled stub (stub.ts), or null for the bash one */
+  stub: string | null;
 }
 
 /** System paths a job may read: directories of the toolchains and the few /etc files they need. */
@@ -102,16 +105,17 @@ export class Sandbox {
     return this.opts.uidBase === null ? undefined : this.opts.uidBase + slot;
   }
 
-  /** bash `ulimit` pairs for the zygote stub (units: KiB for -v/-f, seconds for -t). */
-  private ulimits(l: SandboxLimits, perSlotUid: boolean): string[] {
-    const out = ['-n', String(l.openFiles), '-c', '0'];
-    if (l.fileSize > 0) out.push('-f', String(Math.max(1, Math.floor(l.fileSize / 1024))));
+  /** rlimit fields for the stub: `name=soft:hard` in bytes and seconds. */
+  private rlimits(l: SandboxLimits, perSlotUid: boolean): string[] {
+    const out = [`nofile=${l.openFiles}:${l.openFiles}`, 'core=0:0'];
+    if (l.fileSize > 0) out.push(`fsize=${l.fileSize}:${l.fileSize}`);
     if (l.cpuTime > 0) {
       const s = Math.ceil(l.cpuTime / 1000);
-      out.push('-St', String(s), '-Ht', String(s + 1)); // SIGXCPU at the limit, SIGKILL a second later (soft first: hard may not go below it)
+      out.push(`cpu=${s}:${s + 1}`); // SIGXCPU at the limit, SIGKILL a second later
     }
-    if (l.memory > 0 && (l.addressSpace || !this.opts.cgroups?.has('memory'))) out.push('-v', String(Math.max(1, Math.floor(l.memory / 1024))));
-    if (perSlotUid && !this.opts.cgroups?.has('pids')) out.push('-u', String(l.processes));
+    if (l.memory > 0 && (l.addressSpace || !this.opts.cgroups?.has('memory'))) out.push(`as=${l.memory}:${l.memory}`);
+    // RLIMIT_NPROC counts every process of the uid: only meaningful with a uid per slot
+    if (perSlotUid && !this.opts.cgroups?.has('pids')) out.push(`nproc=${l.processes}:${l.processes}`);
     return out;
   }
 
@@ -128,9 +132,10 @@ export class Sandbox {
     const boxDir = `${BOX_JOBS}/${jobId}`;
     const argv = [
       ...this.fixed, '--clearenv', '--setenv', 'PATH', '/usr/local/bin:/usr/bin:/bin', '--setenv', 'HOME', '/tmp',
-      '--bind', hostDir, boxDir, '--chdir', boxDir, '--remount-ro', '/',
+      '--bind', hostDir, boxDir, '--chdir', boxDir, ...(this.opts.stub ? ['--ro-bind', this.opts.stub, '/piston/stub'] : []),
+      '--remount-ro', '/',
       '--info-fd', '3', '--block-fd', '4', ...(this.opts.seccompFile ? ['--seccomp', '5'] : []),
-      '--', '/usr/bin/bash', '--noprofile', '--norc', '-c', STUB, 'piston',
+      ...(this.opts.stub ? ['--', '/piston/stub'] : ['--', '/usr/bin/bash', '--noprofile', '--norc', '-c', BASH_STUB, 'piston']),
     ];
     // a fresh open per spawn: bwrap reads the program from its own file offset
     const seccomp = this.opts.seccompFile ? await open(this.opts.seccompFile, 'r') : null;
@@ -152,7 +157,7 @@ export class Sandbox {
     return {
       start: async (command, env, limits) => {
         if (cg) await cg.prepare(slot, limits.memory, limits.processes);
-        const fields = [...this.ulimits(limits, uid !== undefined), '--', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), '--', ...command];
+        const fields = [...this.rlimits(limits, uid !== undefined), '--', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), '--', ...command];
         (child.stdio as unknown as (Writable | null)[])[6]?.end(`${fields.join('\0')}\0`);
         return proc;
       },
@@ -177,7 +182,7 @@ export class Sandbox {
     const uid = this.uidOf(slot);
     const cg = this.opts.cgroups;
     if (cg) await cg.prepare(slot, limits.memory, limits.processes);
-    const child = spawn('/usr/bin/prlimit', [...prlimitArgs(this.ulimits(limits, uid !== undefined)), '--', ...argv], {
+    const child = spawn('/usr/bin/prlimit', [...prlimitArgs(this.rlimits(limits, uid !== undefined)), '--', ...argv], {
       cwd: hostDir, env: { ...env, PWD: hostDir }, stdio: ['pipe', 'pipe', 'pipe'],
       ...(uid !== undefined ? { uid, gid: uid } : {}), detached: true,
     });
@@ -204,35 +209,9 @@ class DirectZygote implements Zygote {
   discard(): void { /* nothing started yet */ }
 }
 
-/**
- * The stub a zygote runs inside the sandbox: reads NUL-separated `ulimit` pairs, `--`, `K=V`
- * environment entries, `--`, the command, from fd 6; closes the engine's descriptors; execs.
- */
-const STUB = [
-  "mapfile -d '' -t A <&6 || exit 126",
-  'exec 3<&- 4<&- 5<&- 6<&-',
-  'i=0; n=${#A[@]}',
-  'while (( i < n )) && [[ ${A[i]} != -- ]]; do ulimit "${A[i]}" "${A[i+1]}" || exit 126; i=$((i+2)); done; i=$((i+1))',
-  'while (( i < n )) && [[ ${A[i]} != -- ]]; do export "${A[i]}"; i=$((i+1)); done; i=$((i+1))',
-  'exec "${A[@]:i}"', // shell variables are not exported: the program sees only the env entries
-].join('\n');
-
-/** The same limits for prlimit(1): bash pairs → `--nofile=N` etc. (bytes where prlimit wants bytes). */
-function prlimitArgs(pairs: readonly string[]): string[] {
-  const out: string[] = [];
-  let soft = '';
-  for (let i = 0; i < pairs.length; i += 2) {
-    const flag = pairs[i] as string;
-    const v = pairs[i + 1] as string;
-    if (flag === '-St') soft = v;
-    else if (flag === '-Ht') out.push(`--cpu=${soft || v}:${v}`);
-    else if (flag === '-n') out.push(`--nofile=${v}`);
-    else if (flag === '-c') out.push(`--core=${v}`);
-    else if (flag === '-f') out.push(`--fsize=${Number(v) * 1024}`);
-    else if (flag === '-v') out.push(`--as=${Number(v) * 1024}`);
-    else if (flag === '-u') out.push(`--nproc=${v}`);
-  }
-  return out;
+/** The same limits for prlimit(1): `--nofile=soft:hard` etc. */
+function prlimitArgs(fields: readonly string[]): string[] {
+  return fields.map((f) => `--${f}`);
 }
 
 function exitOf(child: ChildProcess): Promise<SandboxExit> {
