@@ -100,8 +100,8 @@ const commands = {
     };
   },
   /** Time for `count` fresh providers (started together) to sync a room; and local decode cost. */
-  async join({ target, count }) {
-    const t0 = now();
+  async join({ target, count, at }) {
+    const t0 = at ?? now();
     const ps = [];
     for (let i = 0; i < count; i++) ps.push(connect(target));
     const each = await Promise.all(ps.map(async (p) => (await synced(p), now() - t0)));
@@ -112,6 +112,7 @@ const commands = {
     const a0 = now();
     Y.applyUpdate(new Y.Doc(), state);
     const applyMs = now() - a0;
+    for (const p of ps.slice(1)) if (p.doc.getText('bench').length !== len) throw new Error('joined providers differ');
     for (const p of ps) p.provider.destroy();
     peers = peers.filter((p) => !ps.includes(p));
     return { each, all: Math.max(...each), len, bytes: state.length, applyMs, hash: hash(doc.getText('bench').toString()) };

@@ -18,7 +18,7 @@ const FANOUT_UPDATES = QUICK ? 50 : 150; // every 20 ms: 3 s of typing
 const ROOMS_B = QUICK ? 20 : 200;
 const TYPIST_UPDATES = QUICK ? 5 : 10; // every 500 ms per typist
 const EDITS_C = QUICK ? 5_000 : 50_000;
-const IDLE_ROOMS = QUICK ? 50 : 500;
+const IDLE_ROOMS = QUICK ? 50 : 1000;
 const WORKERS = 4;
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'a,b,c,d').split(','));
 const problems = [];
@@ -253,9 +253,11 @@ async function bigJoin(server, workers, big) {
     singles.push(info.all);
     if (info.len !== big.textLength) problems.push(`big join on ${server.name}: got ${info.len} chars, want ${big.textLength}`);
   }
-  const t0 = performance.now();
-  const tens = await Promise.all([workers[2], workers[3]].map((w) => w.call('join', { target: target('viewer'), count: 5 })));
-  const ten = performance.now() - t0;
+  // One start time for both workers; each reports when its last provider synced (its
+  // post-processing is not counted).
+  const at = performance.timeOrigin + performance.now() + 50;
+  const tens = await Promise.all([workers[2], workers[3]].map((w) => w.call('join', { target: target('viewer'), count: 5, at })));
+  const ten = Math.max(...tens.map((r) => r.all));
   for (const r of tens) if (r.len !== big.textLength) problems.push(`10 joins on ${server.name}: got ${r.len} chars`);
   let cold = NaN;
   if (server.name === 'CodeX') {
@@ -266,18 +268,30 @@ async function bigJoin(server, workers, big) {
   return { single: median(singles), first: singles[0], ten, cold, clientApplyMs: info.applyMs, bytes: info.bytes };
 }
 
+/** Median RSS of 5 samples over 2 s (single samples swing with the garbage collector). */
+async function steadyRss(pid) {
+  const xs = [];
+  for (let i = 0; i < 5; i++) {
+    await sleep(400);
+    xs.push(procStats(pid).rss);
+  }
+  return median(xs);
+}
+
 async function idleMemory(server, workers) {
+  // Warm-up: a first wave of rooms and peers grows pools and code caches that later rooms reuse.
+  const warm = [];
+  for (let i = 0; i < 100; i++) warm.push((await server.room())('editor'));
+  await Promise.all(workers.map((w, i) => w.call('idle', { targets: warm.filter((_, k) => k % workers.length === i) })));
+  await Promise.all(workers.map((w) => w.call('close')));
   const targets = [];
   for (let i = 0; i < IDLE_ROOMS; i++) targets.push(await server.room());
-  await sleep(1500);
-  const base = procStats(server.child.pid).rss;
+  const base = await steadyRss(server.child.pid);
   const split = (role) => workers.map((_, i) => targets.filter((_, k) => k % workers.length === i).map((t) => t(role)));
   await Promise.all(workers.map((w, i) => w.call('idle', { targets: split('editor')[i] })));
-  await sleep(2000);
-  const withRooms = procStats(server.child.pid).rss;
+  const withRooms = await steadyRss(server.child.pid);
   await Promise.all(workers.map((w, i) => w.call('idle', { targets: split('viewer')[i] })));
-  await sleep(2000);
-  const withPeers = procStats(server.child.pid).rss;
+  const withPeers = await steadyRss(server.child.pid);
   await Promise.all(workers.map((w) => w.call('close')));
   let loadedAfter = NaN;
   if (server.name === 'CodeX') {

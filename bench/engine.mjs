@@ -1,0 +1,112 @@
+// npm run bench:engine — the embedded engine against the floor: the same program run directly,
+// unsandboxed, by the same Node process, in the same run. Prints a table with both and the ratio.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../server/dist/config.js';
+import { silentLogger } from '../server/dist/log.js';
+import { startEmbeddedEngine } from '../server/dist/exec/engine/embedded.js';
+
+const N = Number(process.env.BENCH_N ?? 40);
+const CONCURRENT = 50;
+const PY = 'print("Hello, World!")\n';
+const C = '#include <stdio.h>\nint main(void) { puts("Hello, World!"); return 0; }\n';
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+
+function direct(cmd, args, cwd) {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { cwd, env: { PATH: '/usr/bin:/bin', HOME: '/tmp' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    c.stdout.on('data', (d) => { out += d; });
+    c.stderr.resume();
+    c.stdin.on('error', () => {});
+    c.stdin.end('\n');
+    c.on('error', reject);
+    c.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}`))));
+  });
+}
+
+/** The floor: write the file into a fresh directory, run it directly, remove the directory. */
+async function floorJob(lang) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bench-floor-'));
+  try {
+    if (lang === 'python') {
+      writeFileSync(path.join(dir, 'main.py'), PY);
+      return await direct('/usr/bin/python3', ['main.py'], dir);
+    }
+    writeFileSync(path.join(dir, 'main.c'), C);
+    await direct('/usr/bin/gcc', ['-std=c11', 'main.c', '-lm'], dir);
+    return await direct('./a.out', [], dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function engineJob(url, lang) {
+  const res = await fetch(`${url}/api/v2/execute`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ language: lang, version: '*', files: [{ name: lang === 'python' ? 'main.py' : 'main.c', content: lang === 'python' ? PY : C }] }),
+  });
+  const body = await res.json();
+  if (body.run?.stdout !== 'Hello, World!\n') throw new Error(`unexpected answer: ${JSON.stringify(body)}`);
+  return body;
+}
+
+async function latency(fn, n) {
+  for (let i = 0; i < 3; i++) await fn(); // warm caches
+  const xs = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await fn();
+    xs.push(performance.now() - t);
+  }
+  return xs;
+}
+
+async function throughput(fn) {
+  await Promise.all(Array.from({ length: 5 }, fn));
+  const t = performance.now();
+  await Promise.all(Array.from({ length: CONCURRENT }, fn));
+  const s = (performance.now() - t) / 1000;
+  return CONCURRENT / s;
+}
+
+const config = loadConfig({ ...process.env, CODEX_LOG_LEVEL: 'silent' });
+const engine = await startEmbeddedEngine(config, silentLogger());
+if (engine.problem()) {
+  console.error(engine.problem());
+  process.exit(1);
+}
+const rows = [];
+try {
+  for (const lang of ['python', 'c']) {
+    const n = lang === 'c' ? Math.ceil(N / 2) : N;
+    const floor = await latency(() => floorJob(lang), n);
+    const eng = await latency(() => engineJob(engine.url, lang), n);
+    rows.push({
+      what: `${lang} hello, latency (ms, median / p90)`,
+      floor: `${pct(floor, 50).toFixed(1)} / ${pct(floor, 90).toFixed(1)}`,
+      engine: `${pct(eng, 50).toFixed(1)} / ${pct(eng, 90).toFixed(1)}`,
+      cmp: `+${(pct(eng, 50) - pct(floor, 50)).toFixed(1)} ms (x${(pct(eng, 50) / pct(floor, 50)).toFixed(2)})`,
+    });
+  }
+  const tf = await throughput(() => floorJob('python'));
+  const te = await throughput(() => engineJob(engine.url, 'python'));
+  rows.push({
+    what: `${CONCURRENT} concurrent python hello (jobs/s)`,
+    floor: tf.toFixed(1), engine: te.toFixed(1), cmp: `${((te / tf) * 100).toFixed(0)}% of floor`,
+  });
+} finally {
+  await engine.close();
+}
+const cores = (await import('node:os')).cpus().length;
+console.log(`\nembedded engine vs. floor (same program run directly, unsandboxed), ${cores} cores, N=${N}\n`);
+console.log('| measurement | floor (direct) | engine (bwrap sandbox, HTTP) | engine vs floor |');
+console.log('| --- | --- | --- | --- |');
+for (const r of rows) console.log(`| ${r.what} | ${r.floor} | ${r.engine} | ${r.cmp} |`);
+console.log('\ngoals: python latency under floor + 8 ms; 50 concurrent jobs at no less than 80% of the floor\'s throughput');
