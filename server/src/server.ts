@@ -2,7 +2,6 @@
  * createServer(config): wires the features together on one HTTP server and one port.
  * It reads no environment and installs no signal handlers (main.ts does both).
  */
-import { mkdirSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -16,7 +15,7 @@ import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { roomRoutes } from './http/rooms.js';
 import { RoomRegistry } from './rooms/registry.js';
-import { openSqliteStore } from './rooms/store/sqlite-store.js';
+import { openRoomStorage, type RoomStorageTuning } from './scale/scale-feature.js';
 import { syncRoute } from './rooms/sync-route.js';
 import { createExecFeature } from './exec/exec-feature.js';
 import { startEmbeddedEngine } from './exec/engine/embedded.js';
@@ -31,6 +30,8 @@ export interface ServerDeps {
   log: Logger;
   /** directory of the built client; default `client/dist` of this repository */
   clientDir?: string;
+  /** shorter leases and flushes for shared rooms (tests); production uses the defaults */
+  scaleTuning?: RoomStorageTuning;
 }
 
 /** A running (or ready to run) CodeX server. */
@@ -54,13 +55,19 @@ export async function createServer(config: Config, deps: ServerDeps): Promise<Co
   const upgrades: UpgradeRoute[] = [];
   const shutdownSteps: ShutdownStep[] = [];
 
-  // Rooms: durable documents in SQLite, the rooms API and the y-websocket endpoint.
-  mkdirSync(config.dataDir, { recursive: true });
-  const store = openSqliteStore({ dataDir: config.dataDir });
-  const rooms = new RoomRegistry(store, { flushMs: config.flushMs, roomUnloadMs: config.roomUnloadMs }, metrics, log);
+  // Rooms: durable documents (SQLite in the data dir, or PostgreSQL with CODEX_DATABASE_URL;
+  // shared across instances through Redis with CODEX_REDIS_URL), the rooms API and the
+  // y-websocket endpoint.
+  const storage = await openRoomStorage(config, log, deps.scaleTuning);
+  const rooms = new RoomRegistry(
+    storage.store,
+    { flushMs: config.flushMs, roomUnloadMs: config.roomUnloadMs, ...(storage.shared ? { shared: storage.shared } : {}) },
+    metrics,
+    log,
+  );
   const sync = syncRoute(rooms, config, metrics, log);
   upgrades.push(sync.route);
-  readiness.push({ name: 'storage', check: () => store.check() });
+  readiness.push(...storage.readiness);
 
   // Shared execution: the engine, /api/exec/<room>, /api/runtimes and /api/execute.
   // PISTON_URL unset: the embedded engine serves Piston's API on loopback, reached by the same client.
@@ -76,6 +83,8 @@ export async function createServer(config: Config, deps: ServerDeps): Promise<Co
   shutdownSteps.push(
     { name: 'close sync sockets', run: () => sync.closeAll() },
     { name: 'flush rooms and close storage', run: () => rooms.close() },
+    // after the rooms: their replicas' final flushes still publish and release leases
+    { name: 'close shared rooms', run: () => storage.closeShared() },
   );
   shutdownSteps.push(exec.closeEngine);
 

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as Y from 'yjs';
+import type { Awareness } from 'y-protocols/awareness';
 import { DOC_KEYS, FILE_KEYS, ROOM_KEYS, isRoomId, type Role, type RoomInfo } from '@codex/shared';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -30,7 +31,22 @@ export interface RegistryOptions {
   compactRows?: number;
   /** …or is this many times (and at least 64 KiB) larger than its last compacted state */
   compactRatio?: number;
+  /**
+   * Rooms shared across instances (scale/shared-rooms.ts): a loaded room then holds a replica
+   * kept in step with the other instances, and storage is written by the replica's persister
+   * (whichever instance holds the room's lease), not by this registry's flush and compaction.
+   */
+  shared?: SharedReplicas;
 }
+
+/** What the registry needs from the scale-out service: a replica per loaded room. */
+export interface SharedReplicas {
+  /** loads the room from shared storage into `doc` and keeps doc and awareness in step */
+  open(roomId: string, with_: { doc: Y.Doc; awareness: Awareness }): Promise<{ close(): Promise<void> }>;
+}
+
+/** A shared room starts empty: its replica loads storage (and the stream after it) into the doc. */
+const EMPTY_HISTORY = { updates: [], lastSeq: 0, bytes: 0 };
 
 /** A created room: its id and the three tokens (shown once, never stored in clear). */
 export interface NewRoom {
@@ -44,6 +60,8 @@ export class RoomRegistry {
   private readonly loading = new Map<string, Promise<Room>>();
   private readonly unloading = new Map<string, Promise<void>>();
   private readonly dirty = new Set<Room>();
+  /** replicas of the loaded rooms, when rooms are shared */
+  private readonly replicas = new Map<string, { close(): Promise<void> }>();
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private closed = false;
@@ -171,8 +189,18 @@ export class RoomRegistry {
       p = (async () => {
         const record = await this.record(roomId);
         if (!record) throw new RoomNotFoundError(roomId);
-        const history = await this.store.loadHistory(roomId);
-        const room = new Room(record, history, this.metrics, (r) => this.markDirty(r));
+        const shared = this.opts.shared;
+        const history = shared ? EMPTY_HISTORY : await this.store.loadHistory(roomId);
+        // a shared room's changes are stored by its persister: nothing waits for our flush
+        const room = new Room(record, history, this.metrics, shared ? (r) => void r.takePending() : (r) => this.markDirty(r));
+        if (shared) {
+          try {
+            this.replicas.set(roomId, await shared.open(roomId, { doc: room.doc, awareness: room.awareness }));
+          } catch (err) {
+            room.destroy();
+            throw err;
+          }
+        }
         this.rooms.set(roomId, room);
         this.metrics.roomsLoaded.set(this.rooms.size);
         this.log.debug({ room: roomId, rows: history.updates.length, bytes: history.bytes }, 'room loaded');
@@ -245,9 +273,16 @@ export class RoomRegistry {
     if (existing) return existing;
     if (!force && (!room.idle || this.rooms.get(room.id) !== room)) return Promise.resolve();
     const p = (async () => {
-      await this.flush();
-      if (!force && !room.idle) return; // someone came back during the flush
-      if (room.history.storedRows > 1) await this.compact(room).catch((err: unknown) => this.log.error({ err }, 'compaction failed'));
+      const replica = this.replicas.get(room.id);
+      if (replica) {
+        // the replica's final flush (if this instance stores the room) and its goodbye to the others
+        this.replicas.delete(room.id);
+        await replica.close().catch((err: unknown) => this.log.error({ err, room: room.id }, 'closing the room replica failed'));
+      } else {
+        await this.flush();
+        if (!force && !room.idle) return; // someone came back during the flush
+        if (room.history.storedRows > 1) await this.compact(room).catch((err: unknown) => this.log.error({ err }, 'compaction failed'));
+      }
       this.rooms.delete(room.id);
       this.dirty.delete(room);
       room.destroy();

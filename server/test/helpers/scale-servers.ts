@@ -1,0 +1,108 @@
+/**
+ * Test helpers for several CodeX instances sharing rooms: a real in-process server wired to a
+ * Redis and a PostgreSQL (with short leases so takeovers happen within a test's patience), and a
+ * tiny TCP load balancer that sends each new connection to the first backend that accepts it, so
+ * a provider whose instance died reconnects to another one, as behind nginx.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { configWith, type Config } from '../../src/config.js';
+import { silentLogger } from '../../src/log.js';
+import { createServer } from '../../src/server.js';
+import type { TestServer } from './start-server.js';
+
+/** Where the shared instances meet. */
+export interface SharedBackends {
+  redisUrl: string;
+  databaseUrl: string;
+}
+
+/** An unreachable engine: these tests are about documents; no sandbox is started. */
+export const NO_ENGINE: Partial<Config> = { pistonUrls: ['http://127.0.0.1:9'] };
+
+/** Starts an in-process instance on 127.0.0.1:0 sharing rooms through `backends`. */
+export async function startSharedServer(backends: SharedBackends, overrides: Partial<Config> = {}): Promise<TestServer> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'codex-scale-'));
+  const config = configWith({
+    host: '127.0.0.1', port: 0, logLevel: 'silent', ...NO_ENGINE, ...overrides, dataDir,
+    redisUrl: backends.redisUrl, databaseUrl: backends.databaseUrl,
+  });
+  const server = await createServer(config, {
+    log: silentLogger(),
+    scaleTuning: { leaseTtlMs: 600, flushDelayMs: 20, trimGraceMs: 0 },
+  });
+  const addr = await server.listen();
+  let stopped: Promise<void> | undefined;
+  return {
+    server,
+    config,
+    url: `http://127.0.0.1:${addr.port}`,
+    wsUrl: `ws://127.0.0.1:${addr.port}`,
+    port: addr.port,
+    dataDir,
+    stop() {
+      stopped ??= server.close().finally(() => rmSync(dataDir, { recursive: true, force: true }));
+      return stopped;
+    },
+  };
+}
+
+/** A TCP balancer on 127.0.0.1 in front of several instances. */
+export interface TestBalancer {
+  /** `ws://127.0.0.1:<port>` */
+  wsUrl: string;
+  /** for each accepted connection, the backend port it was sent to, in order */
+  readonly routed: number[];
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the balancer: every new connection goes to the first of `backends()` that accepts a TCP
+ * connection (a dead instance refuses, so the next one gets it). Bytes are piped unchanged, so
+ * WebSocket upgrades pass through as they would through nginx.
+ */
+export async function startBalancer(backends: () => number[]): Promise<TestBalancer> {
+  const routed: number[] = [];
+  const open = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    open.add(client);
+    client.once('close', () => open.delete(client));
+    client.on('error', () => undefined);
+    client.pause();
+    const ports = backends();
+    const tryNext = (i: number): void => {
+      const port = ports[i];
+      if (port === undefined || client.destroyed) return void client.destroy();
+      const upstream = net.connect(port, '127.0.0.1');
+      let connected = false;
+      upstream.on('error', () => (connected ? client.destroy() : tryNext(i + 1)));
+      upstream.once('connect', () => {
+        connected = true;
+        routed.push(port);
+        open.add(upstream);
+        upstream.once('close', () => {
+          open.delete(upstream);
+          client.destroy();
+        });
+        client.once('close', () => upstream.destroy());
+        client.pipe(upstream);
+        upstream.pipe(client);
+        client.resume();
+      });
+    };
+    tryNext(0);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    wsUrl: `ws://127.0.0.1:${port}`,
+    routed,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of open) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
