@@ -170,4 +170,33 @@ describe('one run, every participant', () => {
     await after.done();
     expect(runFrames(after)).toEqual(runFrames(owner));
   });
+
+  it('a compile error ends the run with the compile stage\'s exit code; input typed meanwhile is echoed, never run', async () => {
+    const room = await createRoom(t.url, { language: 'c' });
+    const writer = connectPeer(t.wsUrl, room.id, room.ownerToken);
+    peers.push(writer);
+    await writer.synced();
+    const broken = 'int main(void) { return x; }\n';
+    writer.doc.transact(() => {
+      const text = entryText(writer.doc);
+      text.delete(0, text.length);
+      text.insert(0, broken);
+    });
+    const reader = connectPeer(t.wsUrl, room.id, room.viewerToken);
+    peers.push(reader);
+    await reader.synced();
+    await waitFor(reader.doc, () => entryText(reader.doc).toString() === broken);
+
+    const editor = join(room, room.editorToken, 'Eddie');
+    await hello(editor);
+    editor.send({ type: 'run', stdin: 'ignored\n' });
+    const done = await editor.done();
+    expect(done).toMatchObject({ code: 1, signal: null });
+    const kinds = editor.frames.filter((f) => 'run' in f && f.run === done.run).map((f) => f.type);
+    expect(kinds.slice(0, 4)).toEqual(['run', 'data', 'runtime', 'stage']);
+    expect(editor.frames.find((f) => f.type === 'stage')).toMatchObject({ stage: 'compile' });
+    expect(editor.frames.some((f) => f.type === 'stage' && f.stage === 'run')).toBe(false);
+    expect(editor.frames.find((f) => f.type === 'exit')).toMatchObject({ stage: 'compile', code: 1 });
+    expect(editor.frames.filter((f) => f.type === 'data' && f.stream === 'stderr').map((f) => (f.type === 'data' ? f.data : '')).join('')).toContain("'x' undeclared");
+  });
 });
