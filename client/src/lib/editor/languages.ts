@@ -68,6 +68,12 @@ export function hasGrammar(language: string): boolean {
 }
 
 const cache = new Map<string, Promise<Extension>>();
+const loaded = new Map<string, Extension>();
+
+/** A grammar already downloaded (so a new editor state can start with it), else null. */
+export function loadedLanguage(key: string | null): Extension | null {
+  return key === null ? [] : (loaded.get(key) ?? null);
+}
 
 /** Loads a grammar once; a failed download yields plain text rather than a broken editor. */
 export function loadLanguage(key: string | null): Promise<Extension> {
@@ -76,7 +82,12 @@ export function loadLanguage(key: string | null): Promise<Extension> {
   if (!loader) return Promise.resolve([]);
   let p = cache.get(key);
   if (!p) {
-    p = loader().catch(() => {
+    p = loader().then(
+      (ext) => {
+        loaded.set(key, ext);
+        return ext;
+      },
+    ).catch(() => {
       cache.delete(key);
       return [];
     });
