@@ -211,6 +211,82 @@ describe('docker-compose.yml', () => {
   });
 });
 
+// ------------------------------------------------------------------ profile `scale` (issue 7)
+
+describe('docker-compose.yml profile scale', () => {
+  const scaleNames = ['redis', 'postgres', 'app-1', 'app-2', 'lb'];
+  const scaleServices = Object.entries(services).filter(([, s]) => isObj(s) && s.profiles !== undefined);
+  const replicas = [service('app-1'), service('app-2')];
+  const nginx = read('deploy/nginx-scale.conf');
+
+  it('adds redis, postgres, two app replicas and a balancer, only under the profile', () => {
+    expect(scaleServices.map(([n]) => n).sort()).toEqual([...scaleNames].sort());
+    for (const [name, s] of scaleServices) {
+      expect(strings(obj(s, name).profiles, `${name}.profiles`), name).toEqual(['scale']);
+      expect(obj(s, name).restart, `${name}.restart`).toBe('unless-stopped');
+      expect(strings(obj(obj(s, name).healthcheck, `${name}.healthcheck`).test, name)[0]).toBe('CMD');
+    }
+  });
+
+  it('keeps Redis and PostgreSQL on the internal network, never published', () => {
+    for (const name of ['redis', 'postgres']) {
+      const svc = service(name);
+      expect(svc.ports, `${name}.ports`).toBeUndefined();
+      expect(strings(svc.networks, `${name}.networks`)).toEqual(['backend']);
+    }
+    expect(networks.backend).toEqual({ internal: true });
+    // PostgreSQL's data survives re-creation
+    expect(volumesOf(service('postgres')).map((v) => `${v.source}:${v.target}`)).toContain('codex-pg:/var/lib/postgresql/data');
+    expect(namedVolumes).toHaveProperty('codex-pg');
+  });
+
+  it('configures both replicas alike: shared Redis and PostgreSQL, Piston, not published', () => {
+    const pgEnv = envOf(service('postgres'));
+    for (const r of replicas) {
+      const env = envOf(r);
+      const config = loadConfig(env);
+      expect(config.redisUrl).toBe('redis://redis:6379');
+      const db = new URL(config.databaseUrl ?? '');
+      expect([db.hostname, db.username, decodeURIComponent(db.password), db.pathname.slice(1)])
+        .toEqual(['postgres', pgEnv.POSTGRES_USER, pgEnv.POSTGRES_PASSWORD, pgEnv.POSTGRES_DB]);
+      expect(config.pistonUrls).toEqual(['http://piston:2000']);
+      expect(config.host).toBe('0.0.0.0');
+      expect(config.port).toBe(3000);
+      expect(r.ports, 'replicas are reached through lb only').toBeUndefined();
+      const deps = obj(r.depends_on, 'depends_on');
+      for (const d of ['redis', 'postgres', 'piston']) expect(obj(deps[d], d).condition).toBe('service_healthy');
+      expect(r.read_only).toBe(true);
+      expect(strings(r.cap_drop, 'cap_drop')).toEqual(['ALL']);
+      expect(composeDuration(r.stop_grace_period)).toBeGreaterThanOrEqual(15_000);
+      expect(strings(obj(r.healthcheck, 'hc').test, 'test').join(' ')).toContain('http://127.0.0.1:3000/readyz');
+    }
+    expect(replicas[0]).toEqual(replicas[1]);
+  });
+
+  it('balances both replicas through nginx with WebSocket upgrades, published on loopback', () => {
+    const lb = service('lb');
+    expect(volumesOf(lb)).toContainEqual({ source: './deploy/nginx-scale.conf', target: '/etc/nginx/conf.d/default.conf', mode: 'ro' });
+    expect(strings(lb.ports, 'lb.ports')).toEqual(['127.0.0.1:3080:80']);
+    const deps = obj(lb.depends_on, 'lb.depends_on');
+    expect(Object.keys(deps).sort()).toEqual(['app-1', 'app-2']);
+    expect(nginx).toMatch(/server app-1:3000/);
+    expect(nginx).toMatch(/server app-2:3000/);
+    expect(nginx).toMatch(/proxy_http_version 1\.1;/);
+    expect(nginx).toMatch(/proxy_set_header Upgrade \$http_upgrade;/);
+    expect(nginx).toMatch(/proxy_set_header Connection \$connection_upgrade;/);
+    // long-lived sockets outlive nginx's 60 s default read timeout
+    expect(nginx).toMatch(/proxy_read_timeout 1h;/);
+    // room links carry tokens in the query string
+    expect(nginx).toMatch(/access_log off;/);
+  });
+
+  it('is documented with the command that starts it', () => {
+    const ops = read('docs/operations.md');
+    expect(ops).toContain('docker compose --profile scale up -d --build lb');
+    for (const name of [...scaleNames, 'codex-pg']) expect(ops, name).toContain(`\`${name}\``);
+  });
+});
+
 // ------------------------------------------------------------------ Dockerfile
 
 interface Instruction {
