@@ -25,9 +25,11 @@ const FIX = 'install bubblewrap (apt-get install bubblewrap) and allow unprivile
   + 'CODEX_UNSAFE_NO_SANDBOX=true runs code unsandboxed (development only)';
 
 const PREFIX = 'codex-engine-';
-/** Slots whose first sandbox is prepared at start, and the most kept ready while idle. */
-const WARM_AT_START = 4;
-const WARM_MAX = 16;
+/**
+ * Slots whose first sandbox is prepared at start. A used slot always prepares its next sandbox, so
+ * a steady load finds every slot it uses ready (an idle prepared sandbox holds three small processes).
+ */
+const WARM_AT_START = 8;
 
 /** Removes job directories of engines whose process died without close(). */
 function sweepStale(dir: string): void {
@@ -69,7 +71,7 @@ export class Engine {
   }
 
   private rewarm(slot: number): void {
-    if (this.closed || this.warm.size >= WARM_MAX) return;
+    if (this.closed || this.warm.has(slot)) return;
     const w = makeWorkspace(this.sandbox, this.jobsDir, slot);
     w.then(async (ws) => {
       await ws.zygote;
@@ -170,8 +172,11 @@ export class Engine {
         await j.cleanup().catch((err: unknown) => this.log.warn({ err, job: j.id }, 'job cleanup failed'));
         this.active.delete(j);
       }
-      this.rewarm(slot);
-      this.queue.release(slot);
+      // prepare the slot's next sandbox after this answer is on its way (spawning forks the server)
+      setImmediate(() => {
+        this.rewarm(slot);
+        this.queue.release(slot);
+      });
     }
   }
 
