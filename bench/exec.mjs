@@ -5,7 +5,7 @@
 //
 // The engine runs as its own process (`server/dist/exec/engine/main.js`) and the server reaches it
 // through PISTON_URL, so the server's CPU and RSS are the channel's alone. Watchers are `ws` clients
-// in worker processes. Usage: node bench/exec.mjs [--watchers 1,10,100,300] [--mb 10] [--workers 4]
+// in worker processes. Usage: node bench/exec.mjs [--watchers 1,10,100,300] [--mb 10] [--workers <cores>]
 import { fork, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -148,7 +148,7 @@ async function floorRun(engineUrl, mb) {
 async function main() {
   const watcherCounts = arg('watchers', '1,10,100,300').split(',').map(Number);
   const mb = Number(arg('mb', '10'));
-  const workerCount = Number(arg('workers', '4'));
+  const workerCount = Number(arg('workers', String((await import('node:os')).cpus().length)));
   // replay buffer of the run: the default 1 MiB makes watchers that fall behind skip (gap frames);
   // the bench gives the run room for all 10 MiB so every watcher gets every byte (shared, not per watcher)
   const bufferBytes = Number(arg('buffer', String(16 * 1024 * 1024)));

@@ -12,7 +12,8 @@ export interface StoredFrame {
 
 /** A bounded FIFO of a run's numbered frames. */
 export class ReplayBuffer {
-  private frames: StoredFrame[] = [];
+  /** entries before `head` are dropped (undefined) until the array is compacted */
+  private frames: (StoredFrame | undefined)[] = [];
   /** index of the first live entry in `frames` (entries before it were dropped) */
   private head = 0;
   private size = 0;
@@ -32,7 +33,7 @@ export class ReplayBuffer {
       const dropped = this.frames[this.head];
       if (!dropped) break;
       this.size -= dropped.bytes.length;
-      this.frames[this.head] = undefined as unknown as StoredFrame; // let the bytes be collected
+      this.frames[this.head] = undefined; // let the bytes be collected
       this.head += 1;
     }
     // Compact now and then so the array does not grow with the dropped prefix.
