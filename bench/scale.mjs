@@ -1,0 +1,226 @@
+// `npm run bench:scale`: fan-out latency and CPU per update when a room's readers are spread over
+// two CodeX instances sharing rooms through Redis + PostgreSQL, beside one instance alone (the
+// single-machine default, SQLite), in the same run. Real servers (`node server/dist/main.js`),
+// real y-websocket providers in worker processes (bench/sync-worker.mjs), a private redis-server
+// and PostgreSQL started here (bench/scale-backends.mjs).
+//
+// Configurations:
+//   single        one instance, default storage (SQLite): the reference
+//   single+redis  one instance with CODEX_REDIS_URL + CODEX_DATABASE_URL (the bus's own cost)
+//   two           instances A and B sharing rooms; the writer on A, half the readers on A and
+//                 half on B; B's readers are the cross-instance ones
+// Goal: cross-instance p99 ≤ 2 × single-instance p99. Exits 1 on loss or divergence.
+// Env: BENCH_QUICK=1 (short run), BENCH_READERS=10,100 (reader counts).
+import { fork, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, startBackends } from './scale-backends.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const QUICK = process.env.BENCH_QUICK === '1';
+const READERS = (process.env.BENCH_READERS ?? (QUICK ? '10' : '10,100')).split(',').map(Number);
+const UPDATES = QUICK ? 50 : 200; // one every 20 ms
+const INTERVAL_MS = 20;
+const READER_WORKERS = 4;
+const problems = [];
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** CPU ms of every thread of `pid` (schedstat, ns resolution). */
+function cpuMs(pid) {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // thread ended meanwhile
+    }
+  }
+  return ns / 1e6;
+}
+const cpuOf = (pids) => pids.reduce((s, p) => s + cpuMs(p), 0);
+
+/** A redis-server pid listening on the URL's port, if it runs on this machine (for its CPU). */
+function redisPid(redisUrl) {
+  const port = new URL(redisUrl).port;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmd.includes('redis-server') && cmd.includes(port)) return Number(pid);
+    } catch {
+      // gone
+    }
+  }
+  return undefined;
+}
+
+async function startInstance(env) {
+  const port = await freePort();
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'codex-bench-scale-'));
+  const child = spawn(process.execPath, ['server/dist/main.js'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      ...process.env, HOST: '127.0.0.1', PORT: String(port), CODEX_DATA_DIR: dataDir, CODEX_LOG_LEVEL: 'warn',
+      CODEX_MAX_ROOMS_PER_ADDRESS: '100000', CODEX_ROOM_CREATES_PER_MINUTE: '100000', CODEX_MAX_PEERS_PER_ROOM: '10000',
+      // document sync only: no execution engine in these processes (never contacted)
+      PISTON_URL: 'http://127.0.0.1:9',
+      ...env,
+    },
+  });
+  const http = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${http}/healthz`)).ok) break;
+    } catch {
+      if (child.exitCode !== null || i > 400) throw new Error(`instance on ${port} did not start`);
+    }
+    await sleep(50);
+  }
+  return {
+    child,
+    http,
+    ws: `ws://127.0.0.1:${port}/yjs`,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+function startWorkers(n) {
+  return Promise.all(
+    Array.from({ length: n }, () => {
+      const w = fork(path.join(ROOT, 'bench/sync-worker.mjs'), { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const waiting = new Map();
+      let next = 0;
+      w.on('message', (m) => {
+        if (m.ready) return;
+        const p = waiting.get(m.id);
+        waiting.delete(m.id);
+        if (m.ok) p.resolve(m);
+        else p.reject(new Error(m.error));
+      });
+      const call = (cmd, args = {}) =>
+        new Promise((resolve, reject) => {
+          const id = next++;
+          waiting.set(id, { resolve, reject });
+          w.send({ id, cmd, ...args });
+        });
+      return new Promise((resolve) => w.once('message', () => resolve({ call, kill: () => w.kill() })));
+    }),
+  );
+}
+
+const pct = (xs, p) => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+
+/**
+ * One fan-out: a writer on instances[0], `readers` providers spread over the instances (reader
+ * workers are assigned round-robin to instances). Returns latencies per instance and CPU.
+ */
+async function fanout(label, instances, workers, readers, extraPids) {
+  const res = await fetch(`${instances[0].http}/api/rooms`, { method: 'POST' });
+  if (res.status !== 201) throw new Error(`POST /api/rooms ${res.status}`);
+  const room = await res.json();
+  const target = (inst, token) => ({ url: inst.ws, room: room.id, token });
+  const [writer, ...readerWorkers] = workers;
+  const per = Math.ceil(readers / readerWorkers.length);
+  const placement = readerWorkers.map((_, i) => i % instances.length);
+  await Promise.all(readerWorkers.map((w, i) => {
+    const count = Math.max(0, Math.min(per, readers - i * per));
+    return count > 0 ? w.call('readers', { target: target(instances[placement[i]], room.viewerToken), count }) : null;
+  }));
+  const pids = [...instances.map((i) => i.child.pid), ...extraPids];
+  const idle0 = cpuOf(pids);
+  await sleep(1500);
+  const idleRate = (cpuOf(pids) - idle0) / 1500;
+  const before = cpuOf(pids);
+  const t0 = performance.now();
+  await writer.call('writer', { target: target(instances[0], room.editorToken), name: 'w', intervalMs: INTERVAL_MS, updates: UPDATES });
+  await sleep(1500); // drain
+  const cpu = cpuOf(pids) - before;
+  const idleMs = idleRate * (performance.now() - t0);
+  const reports = await Promise.all(workers.map((w) => w.call('report')));
+  await Promise.all(workers.map((w) => w.call('close')));
+  const byInstance = instances.map(() => []);
+  reports.slice(1).forEach((r, i) => byInstance[placement[i]].push(...r.latencies));
+  const all = byInstance.flat();
+  const lost = readers * UPDATES - all.length;
+  if (lost !== 0) problems.push(`${label}, ${readers} readers: ${lost} update(s) lost`);
+  const hashes = new Set(reports.flatMap((r) => r.peers.map((p) => p.hash)));
+  if (hashes.size > 1) problems.push(`${label}, ${readers} readers: providers diverged`);
+  const stats = (xs) => ({ p50: pct(xs, 50), p99: pct(xs, 99), max: Math.max(...xs), n: xs.length });
+  return { all: stats(all), byInstance: byInstance.map(stats), lost, cpu: cpu / UPDATES, netCpu: (cpu - idleMs) / UPDATES };
+}
+
+// ---------------------------------------------------------------- run
+console.log(`bench:scale${QUICK ? ' (quick)' : ''}: 1 writer (${UPDATES} updates, one every ${INTERVAL_MS} ms), readers ${READERS.join(', ')}, ${READER_WORKERS} reader worker processes`);
+const backends = await startBackends();
+const rPid = redisPid(backends.redisUrl);
+const shared = { CODEX_REDIS_URL: backends.redisUrl, CODEX_DATABASE_URL: backends.databaseUrl };
+const results = {};
+const configs = [
+  { name: 'single', env: [{}], extra: [] },
+  { name: 'single+redis', env: [shared], extra: rPid ? [rPid] : [] },
+  { name: 'two', env: [shared, shared], extra: rPid ? [rPid] : [] },
+];
+try {
+  for (const c of configs) {
+    const instances = await Promise.all(c.env.map((e) => startInstance(e)));
+    const workers = await startWorkers(READER_WORKERS + 1);
+    results[c.name] = {};
+    try {
+      // warm-up: code caches, pools, Redis scripts
+      await fanout(`${c.name} warm-up`, instances, workers, 4, c.extra);
+      for (const n of READERS) {
+        const r = (results[c.name][n] = await fanout(c.name, instances, workers, n, c.extra));
+        console.log(`${c.name.padEnd(13)} ${String(n).padStart(4)} readers: p50 ${r.all.p50.toFixed(2)} ms, p99 ${r.all.p99.toFixed(2)} ms` +
+          (instances.length > 1 ? ` (same instance p99 ${r.byInstance[0].p99.toFixed(2)}, other instance p99 ${r.byInstance[1].p99.toFixed(2)})` : '') +
+          `, CPU ${r.cpu.toFixed(2)} ms/update`);
+      }
+    } finally {
+      for (const w of workers) w.kill();
+      await Promise.all(instances.map((i) => i.stop()));
+    }
+  }
+} finally {
+  await backends.stop();
+}
+
+// ---------------------------------------------------------------- table
+const fmt = (x) => (Number.isFinite(x) ? (Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(2)) : '–');
+const cols = ['readers', 'metric', 'single', 'single+redis', 'two: same', 'two: other', 'other/single'];
+const widths = [8, 34, 9, 13, 10, 11, 13];
+const line = (cells) => cells.map((c, i) => (i < 2 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('');
+console.log(`\n${line(cols)}`);
+let goalMet = true;
+for (const n of READERS) {
+  const s = results.single[n];
+  const sr = results['single+redis'][n];
+  const t = results.two[n];
+  for (const k of ['p50', 'p99', 'max']) {
+    const ratio = t.byInstance[1][k] / s.all[k];
+    if (k === 'p99' && !(ratio <= 2)) goalMet = false;
+    console.log(line([n, `${k} latency (ms)`, fmt(s.all[k]), fmt(sr.all[k]), fmt(t.byInstance[0][k]), fmt(t.byInstance[1][k]), fmt(ratio)]));
+  }
+  console.log(line([n, 'lost updates', s.lost, sr.lost, t.lost, '', '']));
+  const cpuNote = rPid ? ' (+redis)' : '';
+  console.log(line([n, `CPU / update, all instances${cpuNote} (ms)`.slice(0, 33), fmt(s.cpu), fmt(sr.cpu), fmt(t.cpu), '', fmt(t.cpu / s.cpu)]));
+  console.log(line([n, '  same, net of idle CPU (ms)', fmt(s.netCpu), fmt(sr.netCpu), fmt(t.netCpu), '', fmt(t.netCpu / s.netCpu)]));
+}
+console.log(`\n"two: same" = readers on the writer's instance, "two: other" = readers on the other instance (cross-instance).`);
+console.log(`CPU of the CodeX processes${rPid ? ' plus redis-server' : ''}; PostgreSQL's CPU is not counted.`);
+console.log(`goal (cross-instance p99 ≤ 2 × single-instance p99): ${goalMet ? 'met' : 'NOT met'}`);
+if (problems.length > 0) {
+  console.error(`\nFAILED: loss or divergence\n  ${problems.join('\n  ')}`);
+  process.exit(1);
+}
+console.log('no divergence, no lost updates');
+process.exit(0);
