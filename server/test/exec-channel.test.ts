@@ -199,4 +199,16 @@ describe('one run, every participant', () => {
     expect(editor.frames.find((f) => f.type === 'exit')).toMatchObject({ stage: 'compile', code: 1 });
     expect(editor.frames.filter((f) => f.type === 'data' && f.stream === 'stderr').map((f) => (f.type === 'data' ? f.data : '')).join('')).toContain("'x' undeclared");
   });
+
+  it('serves /api/runtimes and /api/execute from the embedded engine (no PISTON_URL)', async () => {
+    const list = (await (await fetch(`${t.url}/api/runtimes`)).json()) as { language: string; version: string }[];
+    expect(list.find((r) => r.language === 'python')?.version).toMatch(/^3\./);
+    const res = await fetch(`${t.url}/api/execute`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ language: 'py', version: '3', files: [{ name: 'a.py', content: 'print(6 * 7)' }] }),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ language: 'python', run: { stdout: '42\n', code: 0, signal: null } });
+  });
 });
