@@ -44,7 +44,7 @@ export async function startEmbeddedEngine(
   });
   const { port } = server.address() as AddressInfo;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  log.info({ url }, 'embedded engine listening');
+  log.info({ address: `${host}:${port}` }, 'embedded engine listening');
   let closing: Promise<void> | null = null;
   return {
     url,

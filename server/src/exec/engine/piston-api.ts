@@ -14,6 +14,7 @@ import type { Engine } from './engine.js';
 import type { Job } from './job.js';
 import { publicRuntime } from './runtimes.js';
 import { RequestError, validateJob } from './validate.js';
+import { QueueClosedError } from './queue.js';
 
 /** Largest request body accepted by `/api/v2/execute`. */
 export const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -81,6 +82,11 @@ async function execute(engine: Engine, ctx: Koa.Context): Promise<void> {
   } catch (err) {
     if (err instanceof RequestError) {
       ctx.status = 400;
+      ctx.body = { message: err.message };
+      return;
+    }
+    if (err instanceof QueueClosedError) {
+      ctx.status = 503;
       ctx.body = { message: err.message };
       return;
     }
