@@ -2,7 +2,8 @@
 // (node_modules/y-websocket-classic/bin/server.js), both started here, measured with real
 // y-websocket providers in separate worker processes (bench/sync-worker.mjs).
 // Prints both side by side with the ratio (CodeX / classic); exits 1 on divergence or loss.
-// Env: BENCH_QUICK=1 for a short smoke run; BENCH_ONLY=a,b,c,d to run some scenarios.
+// Env: BENCH_QUICK=1 for a short smoke run; BENCH_ONLY=a,b,c,d to run some scenarios;
+// BENCH_READERS=1,10 to pick the fan-out sizes.
 import { fork, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -13,7 +14,7 @@ import * as Y from 'yjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const QUICK = process.env.BENCH_QUICK === '1';
-const READER_COUNTS = QUICK ? [1, 10] : [1, 10, 100, 300];
+const READER_COUNTS = process.env.BENCH_READERS ? process.env.BENCH_READERS.split(',').map(Number) : QUICK ? [1, 10] : [1, 10, 100, 300];
 const FANOUT_UPDATES = QUICK ? 50 : 150; // every 20 ms: 3 s of typing
 const ROOMS_B = QUICK ? 20 : 200;
 const TYPIST_UPDATES = QUICK ? 5 : 10; // every 500 ms per typist
