@@ -123,6 +123,26 @@ describe('y-websocket sync with real providers', () => {
     expect(received.every((u) => !JSON.stringify(Y.decodeUpdate(u)).includes('VIEWER'))).toBe(true);
   });
 
+  it('a viewer’s offline edits inside its sync step 2 are neither applied nor relayed', async () => {
+    const room = await createRoom(s.url);
+    const editor = peer(room.id, room.editorToken);
+    await editor.synced();
+    // The viewer's provider starts offline with content of its own (same room shape, its own client id).
+    const viewer = connectPeer(s.wsUrl, room.id, room.viewerToken, { connect: false });
+    peers.push(viewer);
+    viewer.doc.getMap('files').set('rogue', new Y.Map([['name', 'rogue.py']]) as Y.Map<unknown>);
+    viewer.doc.getText('scratch').insert(0, 'OFFLINE VIEWER TEXT');
+    viewer.provider.connect();
+    await viewer.synced();
+    await waitFor([viewer.doc], () => viewer.doc.getText('scratch').toString() === '' && !viewer.doc.getMap('files').has('rogue'), 5000, 'viewer’s own items taken back');
+    expect(viewer.text().toString()).toBe(editor.text().toString());
+    const late = peer(room.id, room.ownerToken);
+    await late.synced();
+    expect(late.doc.getText('scratch').toString()).toBe('');
+    expect(late.doc.getMap('files').has('rogue')).toBe(false);
+    expect(editor.doc.getMap('files').has('rogue')).toBe(false);
+  });
+
   it('refuses a wrong token with 4403 and an unknown room with 4404, with reasons', async () => {
     const room = await createRoom(s.url);
     const wrong = peer(room.id, 'not-a-token');
