@@ -7,6 +7,8 @@ export default defineConfig({
     name: 'client-e2e',
     root: fileURLToPath(new URL('.', import.meta.url)),
     include: ['e2e/**/*.e2e.ts'],
+    // Build once, before any file starts a server (files building in parallel would race on client/dist).
+    globalSetup: ['e2e/global-setup.ts'],
     environment: 'node',
     testTimeout: 120_000,
     hookTimeout: 180_000,

@@ -5,13 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { artifactPath, createRoom, ensureBuilt, launchBrowser, openRoom, personContext, startServer, waitReady, type ServerHandle } from './harness.js';
+import { artifactPath, createRoom, launchBrowser, openRoom, personContext, startServer, waitReady, type ServerHandle } from './harness.js';
 
 let server: ServerHandle;
 let browser: Browser;
 
 beforeAll(async () => {
-  ensureBuilt();
   server = await startServer();
   await waitReady(server.url);
   browser = await launchBrowser();

@@ -4,13 +4,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { createRoom, editorText, ensureBuilt, launchBrowser, openRoom, personContext, startServer, type ServerHandle } from './harness.js';
+import { createRoom, editorText, launchBrowser, openRoom, personContext, startServer, type ServerHandle } from './harness.js';
 
 let server: ServerHandle;
 let browser: Browser;
 
 beforeAll(async () => {
-  ensureBuilt();
   server = await startServer();
   browser = await launchBrowser();
 });

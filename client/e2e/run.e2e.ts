@@ -5,13 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { artifactPath, createRoom, editorText, ensureBuilt, launchBrowser, openRoom, personContext, startServer, terminalText, waitReady, type ServerHandle } from './harness.js';
+import { artifactPath, createRoom, editorText, launchBrowser, openRoom, personContext, startServer, terminalText, waitReady, type ServerHandle } from './harness.js';
 
 let server: ServerHandle;
 let browser: Browser;
 
 beforeAll(async () => {
-  ensureBuilt();
   server = await startServer();
   await waitReady(server.url);
   browser = await launchBrowser();

@@ -24,6 +24,8 @@ export interface ExecSocketOptions {
 /** An open exec channel. */
 export interface ExecSocket {
   link: Readable<ExecLink>;
+  /** Uses a new display name: the socket reconnects with it (the run's replay is deduplicated). */
+  rename(name: string): void;
   /** Sends a frame; false when the channel is not open (the caller tells the user). */
   send(frame: ClientFrame): boolean;
   close(): void;
@@ -37,11 +39,12 @@ export function openExecSocket(o: ExecSocketOptions): ExecSocket {
   let stopped = false;
   let attempts = 0;
   let timer: ReturnType<typeof setTimeout> | null = null;
+  let name = o.name;
 
   const url = (): string => {
     // No `since`: the server replays the current run from seq 0 and the reducer drops what it has seen,
     // which stays right even when a new run began while this socket was away.
-    const q = new URLSearchParams({ token: o.token, name: o.name });
+    const q = new URLSearchParams({ token: o.token, name });
     return `${o.base}/api/exec/${encodeURIComponent(o.roomId)}?${q.toString()}`;
   };
 
@@ -74,6 +77,12 @@ export function openExecSocket(o: ExecSocketOptions): ExecSocket {
 
   return {
     link,
+    rename(next) {
+      if (next === name || stopped) return;
+      name = next;
+      // The server learns names at connect time; a normal close makes onclose reconnect with the new one.
+      ws?.close(1000);
+    },
     send(frame) {
       if (!ws || ws.readyState !== WS.OPEN) return false;
       ws.send(JSON.stringify(frame));

@@ -36,6 +36,8 @@ export interface RunSession {
   onText(fn: (text: string, reset: boolean) => void): () => void;
   /** Applies a server frame (the socket calls this; tests may too). */
   handle(frame: ServerFrame): void;
+  /** The display name changed: runs started from now on show the new one. */
+  rename(name: string): void;
   run(language: string, version: string): string | null;
   stop(signal?: StopSignal): string | null;
   input(line: string): string | null;
@@ -117,6 +119,7 @@ export function createRunSession(o: RunSessionOptions): RunSession {
       return () => listeners.delete(fn);
     },
     handle,
+    rename: (name) => socket.rename(name),
     run(language, version) {
       if (isRunning(get(state))) return 'A run is already going.';
       return socket.send({ type: 'run', ...(language ? { language } : {}), ...(version ? { version } : {}) }) ? null : offline;
