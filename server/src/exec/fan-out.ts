@@ -7,7 +7,7 @@
  * costs at most its high-water mark in memory and never delays the others.
  */
 import type WebSocket from 'ws';
-import type { GapFrame } from '@codex/shared';
+import type { DoneFrame, GapFrame, NumberedFrame, RunStarted } from '@codex/shared';
 import { ReplayBuffer } from './replay-buffer.js';
 
 /** A connected participant of a room's exec channel. */
@@ -28,6 +28,9 @@ interface Cursor {
   /** a drain signal is pending */
   waiting: boolean;
 }
+
+/** A numbered frame before the fan-out adds `run` and `seq` (distributed over the union's members). */
+export type UnnumberedFrame = NumberedFrame extends infer F ? (F extends NumberedFrame ? Omit<F, 'run' | 'seq'> : never) : never;
 
 /** Serializes a frame once, as the bytes every socket receives. */
 export function encodeFrame(frame: object): Buffer {
@@ -57,7 +60,7 @@ export class FanOut {
   }
 
   /** Sets the unnumbered first frame (`run`); must be called before any numbered frame. */
-  start(frame: object): void {
+  start(frame: RunStarted): void {
     this.startBytes = encodeFrame(frame);
     for (const [p, c] of this.cursors) if (c.live) this.deliverStart(p, c);
   }
@@ -76,7 +79,7 @@ export class FanOut {
   }
 
   /** Numbers `frame`, keeps it for replay and sends it to every live participant; returns its seq. */
-  emit(frame: Record<string, unknown>): number {
+  emit(frame: UnnumberedFrame): number {
     const seq = this.buffer.nextSeq;
     const bytes = encodeFrame({ ...frame, run: this.opts.runId, seq });
     this.buffer.push(seq, bytes);
@@ -97,7 +100,7 @@ export class FanOut {
   }
 
   /** Sets the unnumbered last frame (`done`) and sends it to every participant that is caught up. */
-  end(frame: object): void {
+  end(frame: DoneFrame): void {
     this.endBytes = encodeFrame(frame);
     for (const [p, c] of this.cursors) {
       if (c.live && c.next === this.buffer.nextSeq) {
