@@ -61,6 +61,8 @@ export function openExecSocket(o: ExecSocketOptions): ExecSocket {
       const parsed = parseServerFrame(ev.data);
       if (parsed.ok) o.onFrame(parsed.frame);
     };
+    // Errors are followed by a close, which decides what happens next.
+    sock.onerror = () => {};
     sock.onclose = (ev: CloseEvent) => {
       if (stopped || ws !== sock) return;
       if (ev.code === CLOSE.forbidden.code || ev.code === CLOSE.notFound.code) {
