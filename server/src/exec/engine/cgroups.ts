@@ -4,8 +4,9 @@
  * engine process's own cgroup so jobs stay inside whatever limits the host put on the server.
  * Where a controller is not writable, the engine falls back to rlimits (sandbox.ts).
  */
-import { mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
 type Controller = 'memory' | 'pids' | 'cpuacct';
@@ -60,6 +61,18 @@ export function staleOwner(name: string, prefix: string): number | null {
   }
 }
 
+function tryWrite(file: string, value: string): void {
+  try { writeFileSync(file, value); } catch { /* optional file (memsw without swap accounting) */ }
+}
+
+function tryRead(file: string): string | null {
+  try { return readFileSync(file, 'utf8'); } catch { return null; }
+}
+
+function oomKills(memDir: string): number {
+  return Number(/oom_kill (\d+)/.exec(tryRead(path.join(memDir, 'memory.oom_control')) ?? '')?.[1] ?? 0);
+}
+
 /** The per-slot cgroups of one engine. */
 export class CgroupPool {
   private readonly roots = new Map<Controller, string>();
@@ -107,64 +120,64 @@ export class CgroupPool {
     return d;
   }
 
-  private async setOnce(file: string, value: string): Promise<void> {
+  // Limit and counter files are tiny in-kernel files: synchronous access costs microseconds, while a
+  // round trip through the thread pool costs a scheduler wake-up per file on a busy machine.
+  private setOnce(file: string, value: string): void {
     if (this.lastLimit.get(file) === value) return;
-    await writeFile(file, value);
+    writeFileSync(file, value);
     this.lastLimit.set(file, value);
   }
 
   /** Sets the slot's limits and resets its counters before a stage. */
   async prepare(slot: number, memoryBytes: number, maxProcesses: number): Promise<void> {
-    const jobs: Promise<void>[] = [];
     const mem = this.dir('memory', slot);
     if (mem) {
       const limit = memoryBytes > 0 ? String(memoryBytes) : '-1';
-      jobs.push((async () => {
-        if (this.lastLimit.get(path.join(mem, 'memory.limit_in_bytes')) !== limit) {
-          // memsw must stay ≥ the memory limit: lift it, set the limit, then pin memsw to it (no swap escape)
-          await writeFile(path.join(mem, 'memory.memsw.limit_in_bytes'), '-1').catch(() => undefined);
-          await this.setOnce(path.join(mem, 'memory.limit_in_bytes'), limit);
-          await writeFile(path.join(mem, 'memory.memsw.limit_in_bytes'), limit).catch(() => undefined);
-        }
-        await writeFile(path.join(mem, 'memory.max_usage_in_bytes'), '0').catch(() => undefined);
-        const usage = await readFile(path.join(mem, 'memory.usage_in_bytes'), 'utf8').catch(() => '0');
-        this.baseline.set(slot, Number(usage));
-      })());
+      if (this.lastLimit.get(path.join(mem, 'memory.limit_in_bytes')) !== limit) {
+        // memsw must stay ≥ the memory limit: lift it, set the limit, then pin memsw to it (no swap escape)
+        tryWrite(path.join(mem, 'memory.memsw.limit_in_bytes'), '-1');
+        this.setOnce(path.join(mem, 'memory.limit_in_bytes'), limit);
+        tryWrite(path.join(mem, 'memory.memsw.limit_in_bytes'), limit);
+      }
+      tryWrite(path.join(mem, 'memory.max_usage_in_bytes'), '0');
+      this.baseline.set(slot, Number(tryRead(path.join(mem, 'memory.usage_in_bytes')) ?? 0));
+      if (!this.oomSeen.has(slot)) this.oomSeen.set(slot, oomKills(mem));
     }
     const pids = this.dir('pids', slot);
-    if (pids) jobs.push(this.setOnce(path.join(pids, 'pids.max'), String(maxProcesses)));
+    if (pids) this.setOnce(path.join(pids, 'pids.max'), String(maxProcesses));
     const cpu = this.dir('cpuacct', slot);
-    if (cpu) jobs.push(writeFile(path.join(cpu, 'cpuacct.usage'), '0'));
-    await Promise.all(jobs);
-    if (mem && !this.oomSeen.has(slot)) this.oomSeen.set(slot, await this.oomKills(mem));
+    if (cpu) tryWrite(path.join(cpu, 'cpuacct.usage'), '0');
+    return Promise.resolve();
   }
 
-  /** Moves `pid` (the sandbox's init, before it starts the job) into the slot's cgroups. */
+  /**
+   * Moves `pid` (the sandbox's init, before it starts the job) into the slot's cgroups. A cgroup v1
+   * move waits for an RCU grace period (milliseconds) inside write(2); done from Node's thread pool it
+   * would hold pool threads that the running jobs' file I/O needs, so a helper process does the writes.
+   */
   async enter(slot: number, pid: number): Promise<void> {
-    await Promise.all([...this.roots.keys()].map((c) => writeFile(path.join(this.dir(c, slot) as string, 'cgroup.procs'), String(pid))));
+    const files = [...this.roots.keys()].map((c) => path.join(this.dir(c, slot) as string, 'cgroup.procs'));
+    if (!(await this.mover.move(files, pid))) {
+      for (const f of files) await writeFile(f, String(pid));
+    }
   }
 
-  private async oomKills(memDir: string): Promise<number> {
-    const text = await readFile(path.join(memDir, 'memory.oom_control'), 'utf8').catch(() => '');
-    return Number(/oom_kill (\d+)/.exec(text)?.[1] ?? 0);
-  }
+  private readonly mover = new CgroupMover();
 
   /** What the slot's last job used. */
   async stats(slot: number): Promise<CgroupStats> {
     const mem = this.dir('memory', slot);
     const cpu = this.dir('cpuacct', slot);
-    const [peak, usage, oom] = await Promise.all([
-      mem ? readFile(path.join(mem, 'memory.max_usage_in_bytes'), 'utf8').catch(() => null) : null,
-      cpu ? readFile(path.join(cpu, 'cpuacct.usage'), 'utf8').catch(() => null) : null,
-      mem ? this.oomKills(mem) : 0,
-    ]);
+    const peak = mem ? tryRead(path.join(mem, 'memory.max_usage_in_bytes')) : null;
+    const usage = cpu ? tryRead(path.join(cpu, 'cpuacct.usage')) : null;
+    const oom = mem ? oomKills(mem) : 0;
     const before = this.oomSeen.get(slot) ?? 0;
     this.oomSeen.set(slot, oom);
-    return {
+    return Promise.resolve({
       cpuMs: usage === null ? undefined : Number(usage) / 1e6,
       memoryBytes: peak === null ? null : Math.max(0, Number(peak) - (this.baseline.get(slot) ?? 0)),
       oomKilled: oom > before,
-    };
+    });
   }
 
   /** Removes every slot directory (they are empty once their jobs ended). */
@@ -173,5 +186,59 @@ export class CgroupPool {
     for (const d of this.roots.values()) try { rmdirSync(d); } catch { /* idem */ }
     this.made.clear();
     this.roots.clear();
+    this.mover.close();
+  }
+}
+
+/** A long-lived helper that writes a pid into cgroup.procs files, one request per line, in order. */
+class CgroupMover {
+  private child: ChildProcess | null = null;
+  private readonly waiting: ((ok: boolean) => void)[] = [];
+  private buffered = '';
+
+  private start(): ChildProcess | null {
+    if (this.child) return this.child;
+    const script = 'while read -r p files; do ok=ok; for f in $files; do echo "$p" > "$f" 2>/dev/null || ok=err; done; echo $ok; done';
+    try {
+      const child = spawn('/usr/bin/bash', ['--noprofile', '--norc', '-c', script], { stdio: ['pipe', 'pipe', 'ignore'], env: {} });
+      child.stdout?.on('data', (d: Buffer) => {
+        this.buffered += d.toString();
+        let i: number;
+        while ((i = this.buffered.indexOf('\n')) >= 0) {
+          const line = this.buffered.slice(0, i);
+          this.buffered = this.buffered.slice(i + 1);
+          this.waiting.shift()?.(line === 'ok');
+        }
+      });
+      const fail = (): void => {
+        this.child = null;
+        for (const w of this.waiting.splice(0)) w(false);
+      };
+      child.on('exit', fail);
+      child.on('error', fail);
+      child.stdin?.on('error', () => undefined);
+      child.unref();
+      (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
+      (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+      this.child = child;
+      return child;
+    } catch {
+      return null;
+    }
+  }
+
+  /** True when every file took the pid; false makes the caller write them itself. */
+  move(files: readonly string[], pid: number): Promise<boolean> {
+    const child = this.start();
+    if (!child?.stdin?.writable || files.some((f) => /\s/.test(f))) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      this.waiting.push(resolve);
+      child.stdin?.write(`${pid} ${files.join(' ')}\n`);
+    });
+  }
+
+  close(): void {
+    this.child?.kill('SIGKILL');
+    this.child = null;
   }
 }

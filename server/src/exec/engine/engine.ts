@@ -43,6 +43,7 @@ function sweepStale(dir: string): void {
 /** A started engine. */
 export class Engine {
   private readonly active = new Set<Job>();
+  private readonly removals = new Set<Promise<unknown>>();
   /** per slot, the next job's directory with its first sandbox already prepared */
   private readonly warm = new Map<number, Promise<Workspace>>();
   /** slots whose prepared sandbox is ready now */
@@ -169,7 +170,11 @@ export class Engine {
     } finally {
       if (job) {
         const j = job;
-        await j.cleanup().catch((err: unknown) => this.log.warn({ err, job: j.id }, 'job cleanup failed'));
+        // every process of the job is gone (or being killed); the directory goes in the background
+        const removal = j.cleanup()
+          .catch((err: unknown) => this.log.warn({ err, job: j.id }, 'job cleanup failed'))
+          .finally(() => this.removals.delete(removal));
+        this.removals.add(removal);
         this.active.delete(j);
       }
       // prepare the slot's next sandbox after this answer is on its way (spawning forks the server)
@@ -193,6 +198,7 @@ export class Engine {
     // wait for running jobs to unwind (their finally blocks remove the directories)
     const deadline = Date.now() + 5000;
     while (this.active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await Promise.all([...this.removals]);
     await rm(this.baseDir, { recursive: true, force: true, maxRetries: 3 }).catch(() => undefined);
     this.cgroups?.destroy();
   }

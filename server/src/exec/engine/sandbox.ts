@@ -134,7 +134,8 @@ export class Sandbox {
       ...this.fixed, '--clearenv', '--setenv', 'PATH', '/usr/local/bin:/usr/bin:/bin', '--setenv', 'HOME', '/tmp',
       '--bind', hostDir, boxDir, '--chdir', boxDir, ...(this.opts.stub ? ['--ro-bind', this.opts.stub, '/piston/stub'] : []),
       '--remount-ro', '/',
-      '--info-fd', '3', '--block-fd', '4', ...(this.opts.seccompFile ? ['--seccomp', '5'] : []),
+      // the stub is the namespace's init: it holds no job stdio while the job runs (stub.ts)
+      '--as-pid-1', '--info-fd', '3', '--block-fd', '4', ...(this.opts.seccompFile ? ['--seccomp', '5'] : []),
       ...(this.opts.stub ? ['--', '/piston/stub'] : ['--', '/usr/bin/bash', '--noprofile', '--norc', '-c', BASH_STUB, 'piston']),
     ];
     // a fresh open per spawn: bwrap reads the program from its own file offset

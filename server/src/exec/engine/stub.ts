@@ -1,8 +1,8 @@
 /**
- * The stub a prepared sandbox runs while it waits for its job (see Sandbox.prepare): it reads
- * NUL-separated fields from fd 6 — `name=soft:hard` rlimits (bytes, seconds), `--`, `K=V` environment
- * entries, `--`, the command — closes the engine's descriptors and execs the command, so the job
- * costs no extra process. A tiny C program compiled at engine start (≈0.3 ms to start), or a bash
+ * The stub a prepared sandbox runs as its pid 1 while it waits for its job (see Sandbox.prepare): it
+ * reads NUL-separated fields from fd 6 — `name=soft:hard` rlimits (bytes, seconds), `--`, `K=V`
+ * environment entries, `--`, the command — closes the engine's descriptors, starts the command and
+ * waits for it, reporting a signal death as 128+N like bubblewrap's own init (and Piston's bash). A tiny C program compiled at engine start (≈0.3 ms to start), or a bash
  * script with the same protocol where no C compiler is installed (≈2 ms).
  */
 import { execFile } from 'node:child_process';
@@ -15,7 +15,9 @@ const C_SOURCE = String.raw`
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 static char buf[8 << 20];
 static char *tok[1 << 16];
 static int resource(const char *s) {
@@ -52,10 +54,27 @@ int main(void) {
   for (i++; i < k && strcmp(tok[i], "--"); i++) putenv(tok[i]);
   i++;
   if (i >= k) return 126;
-  execvp(tok[i], tok + i);
-  int e = errno;
-  fprintf(stderr, "%s: %s\n", tok[i], strerror(e));
-  return e == ENOENT ? 127 : 126;
+  pid_t child = fork();
+  if (child < 0) return 126;
+  if (child == 0) {
+    execvp(tok[i], tok + i);
+    int e = errno;
+    fprintf(stderr, "%s: %s\n", tok[i], strerror(e));
+    _exit(e == ENOENT ? 127 : 126);
+  }
+  /* pid 1 lets go of the job's stdio, so the engine sees end-of-output as soon as the job's processes
+     are done, then reaps orphans until the program ends; the namespace (and every process in it) ends
+     with pid 1 */
+  int nul = open("/dev/null", O_RDWR);
+  if (nul >= 0) { dup2(nul, 0); dup2(nul, 1); dup2(nul, 2); if (nul > 2) close(nul); }
+  int status;
+  for (;;) {
+    pid_t w = wait(&status);
+    if (w == child) break;
+    if (w < 0 && errno != EINTR) return 126;
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + WTERMSIG(status);
 }
 `;
 
@@ -71,7 +90,11 @@ export const BASH_STUB = [
   '  i=$((i+1))',
   'done; i=$((i+1))',
   'while (( i < n )) && [[ ${A[i]} != -- ]]; do export "${A[i]}"; i=$((i+1)); done; i=$((i+1))',
-  'exec "${A[@]:i}"', // shell variables are not exported: the program sees only the env entries
+  // as pid 1: run the program, let go of the job's stdio, wait (shell variables are not exported)
+  '"${A[@]:i}" 0<&0 &',
+  'c=$!',
+  'exec 0</dev/null 1>/dev/null 2>/dev/null',
+  'wait $c',
 ].join('\n');
 
 /** Compiles the C stub into `dir`; null (use BASH_STUB) when that fails. */
