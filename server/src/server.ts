@@ -74,6 +74,7 @@ export async function createServer(config: Config, deps: ServerDeps): Promise<Co
   const exec = await createExecFeature({
     config, log, metrics, rooms,
     requiredLanguages: [DEFAULT_LANGUAGE],
+    ...(storage.runs ? { sharing: storage.runs } : {}),
     startEmbedded: () => startEmbeddedEngine(config, log.child({ feature: 'engine' })),
   });
   upgrades.push(exec.route);

@@ -17,6 +17,7 @@ import type { ExecEngine } from './engine.js';
 import { encodeFrame } from './fan-out.js';
 import type { RoomPort } from './room-port.js';
 import { createRoomRequests, sendError, type Member, type RoomExec } from './room-requests.js';
+import { createRunMirror, type RunSharing } from './run-mirror.js';
 import type { RuntimeCatalog } from './runtime-catalog.js';
 
 /** What the channel is built from. */
@@ -27,6 +28,8 @@ export interface ExecChannelDeps {
   port: RoomPort;
   log: Logger;
   metrics: Metrics;
+  /** runs shared across instances (CODEX_REDIS_URL); absent on a single machine */
+  sharing?: RunSharing;
 }
 
 /** Tuning that is not in the config table (tests and the bench may change it). */
@@ -67,7 +70,29 @@ export function createExecChannel(deps: ExecChannelDeps, tuning: ExecTuning = DE
   const { config, port, log, metrics } = deps;
   const rooms = new Map<string, RoomExec>();
   let shuttingDown = false;
+  // shared rooms: runs driven by another instance are mirrored into `rooms` (run-mirror.ts)
+  const mirror = deps.sharing
+    ? createRunMirror({
+        sharing: deps.sharing,
+        rooms,
+        port,
+        log,
+        fanOut: {
+          bufferBytes: config.execBufferBytes,
+          highWaterBytes: tuning.highWaterBytes,
+          onSent: (frames, bytes) => {
+            if (frames > 0) metrics.messagesOut.inc({ kind: 'exec' }, frames);
+            if (bytes > 0) metrics.bytesOut.inc(bytes);
+          },
+        },
+        onSettled: (id) => {
+          const room = rooms.get(id);
+          if (room && room.members.size === 0 && !room.current && !room.starting) dropRoom(room);
+        },
+      })
+    : undefined;
   const requests = createRoomRequests({
+    ...(mirror ? { mirror } : {}),
     ...deps,
     highWaterBytes: tuning.highWaterBytes,
     stdinPerSecond: tuning.stdinPerSecond,
@@ -108,6 +133,7 @@ export function createExecChannel(deps: ExecChannelDeps, tuning: ExecTuning = DE
   function dropRoom(room: RoomExec): void {
     room.last?.fanOut.close();
     rooms.delete(room.id);
+    mirror?.dropped(room.id);
   }
 
   function onMessage(room: RoomExec, m: Member, data: RawData, isBinary: boolean): void {
@@ -156,6 +182,7 @@ export function createExecChannel(deps: ExecChannelDeps, tuning: ExecTuning = DE
     if (!room) {
       room = { id: roomId, members: new Set(), current: null, last: null, starting: false };
       rooms.set(roomId, room);
+      mirror?.opened(room);
     }
     if (room.members.size >= config.maxPeersPerRoom) return closeSocket(ws, CLOSE.roomFull);
     const m: Member = { id: randomUUID(), name, ws, role, queue: Promise.resolve() };
@@ -164,7 +191,8 @@ export function createExecChannel(deps: ExecChannelDeps, tuning: ExecTuning = DE
     const session = r.current ?? r.last;
     const hello: HelloFrame = { type: 'hello', role, name, canRun, run: session?.id ?? null };
     ws.send(encodeFrame(hello), { binary: false });
-    session?.attach(m, since);
+    // while a shared room's past runs are replayed from Redis, joiners are attached once it is done
+    if (!mirror?.replaying(roomId)) session?.attach(m, since);
 
     ws.off('message', queueEarly);
     ws.on('message', (d, b) => onMessage(r, m, d, b));
@@ -209,6 +237,7 @@ export function createExecChannel(deps: ExecChannelDeps, tuning: ExecTuning = DE
       const running = [...rooms.values()].flatMap((r) => (r.current ? [r.current] : []));
       for (const run of running) run.abort('the server is shutting down');
       await Promise.all(running.map((r) => r.finished));
+      await mirror?.settled(); // their last frames reached the other instances
       await requests.settled();
       for (const r of rooms.values()) {
         for (const m of r.members) closeSocket(m.ws, CLOSE.goingAway);

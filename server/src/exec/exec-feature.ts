@@ -16,6 +16,7 @@ import type { ExecEngine, InstanceStatus } from './engine.js';
 import { createExecChannel, runDeadlineMs, type ExecChannel, type ExecTuning } from './exec-channel.js';
 import { PistonPool } from './piston/piston-pool.js';
 import { roomPortFromRegistry, type RoomsLike } from './room-port.js';
+import type { RunSharing } from './run-mirror.js';
 import { RuntimeCatalog, pick } from './runtime-catalog.js';
 import { DeferredEngine } from './deferred-engine.js';
 
@@ -39,6 +40,8 @@ export interface ExecFeatureDeps {
   tuning?: ExecTuning;
   /** languages the engine must have for the server to be ready (new rooms' default language) */
   requiredLanguages?: readonly string[];
+  /** runs shared across instances (CODEX_REDIS_URL): one instance drives, the others mirror */
+  sharing?: RunSharing;
 }
 
 /** The pieces server.ts wires in. */
@@ -89,7 +92,10 @@ export async function createExecFeature(deps: ExecFeatureDeps): Promise<ExecFeat
   const catalog = new RuntimeCatalog(engine);
   let lastStatus: InstanceStatus[] = [];
   const channel = createExecChannel(
-    { config, engine, catalog, port: roomPortFromRegistry(deps.rooms), log: log.child({ feature: 'exec' }), metrics },
+    {
+      config, engine, catalog, port: roomPortFromRegistry(deps.rooms), log: log.child({ feature: 'exec' }), metrics,
+      ...(deps.sharing ? { sharing: deps.sharing } : {}),
+    },
     deps.tuning,
   );
   return {

@@ -45,6 +45,8 @@ export interface FanOutOptions {
   highWaterBytes: number;
   /** counts every send (frames, bytes) */
   onSent?(frames: number, bytes: number): void;
+  /** every frame of the run as it is produced, numbered (runs shared across instances relay them) */
+  onFrame?(frame: RunStarted | NumberedFrame | DoneFrame): void;
 }
 
 /** The frames of one run and who has received how much of them. */
@@ -62,6 +64,7 @@ export class FanOut {
   /** Sets the unnumbered first frame (`run`); must be called before any numbered frame. */
   start(frame: RunStarted): void {
     this.startBytes = encodeFrame(frame);
+    this.opts.onFrame?.(frame);
     for (const [p, c] of this.cursors) if (c.live) this.deliverStart(p, c);
   }
 
@@ -81,8 +84,10 @@ export class FanOut {
   /** Numbers `frame`, keeps it for replay and sends it to every live participant; returns its seq. */
   emit(frame: UnnumberedFrame): number {
     const seq = this.buffer.nextSeq;
-    const bytes = encodeFrame({ ...frame, run: this.opts.runId, seq });
+    const numbered: NumberedFrame = { ...frame, run: this.opts.runId, seq };
+    const bytes = encodeFrame(numbered);
     this.buffer.push(seq, bytes);
+    this.opts.onFrame?.(numbered);
     let sent = 0;
     for (const [p, c] of this.cursors) {
       if (!c.live) continue;
@@ -102,6 +107,7 @@ export class FanOut {
   /** Sets the unnumbered last frame (`done`) and sends it to every participant that is caught up. */
   end(frame: DoneFrame): void {
     this.endBytes = encodeFrame(frame);
+    this.opts.onFrame?.(frame);
     for (const [p, c] of this.cursors) {
       if (c.live && c.next === this.buffer.nextSeq) {
         this.send(p, this.endBytes);

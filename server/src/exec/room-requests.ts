@@ -12,6 +12,7 @@ import type { ExecEngine } from './engine.js';
 import { encodeFrame, type Participant } from './fan-out.js';
 import { RateLimiter } from './rate-limit.js';
 import type { RoomPort } from './room-port.js';
+import type { RoomRun, RunMirror } from './run-mirror.js';
 import { RunSession } from './run-session.js';
 import type { RuntimeCatalog } from './runtime-catalog.js';
 
@@ -26,10 +27,10 @@ export interface Member extends Participant {
 export interface RoomExec {
   id: string;
   members: Set<Member>;
-  /** the run in progress */
-  current: RunSession | null;
+  /** the run in progress (driven here, or mirrored from the instance driving it) */
+  current: RoomRun | null;
   /** the last finished run, still replayed to joiners */
-  last: RunSession | null;
+  last: RoomRun | null;
   /** a run request is being prepared (files read, runtime resolved) */
   starting: boolean;
 }
@@ -47,6 +48,8 @@ export interface RequestDeps {
   isShuttingDown(): boolean;
   /** a run finished and its summary is stored: the channel may drop the room if no one is left */
   onSettled(room: RoomExec): void;
+  /** runs shared across instances (CODEX_REDIS_URL): a run starts here only if this instance may drive it */
+  mirror?: RunMirror;
 }
 
 /** The request rules of every room of a channel. */
@@ -121,12 +124,18 @@ export function createRoomRequests(deps: RequestDeps): RoomRequests {
             if (frames > 0) metrics.messagesOut.inc({ kind: 'exec' }, frames);
             if (bytes > 0) metrics.bytesOut.inc(bytes);
           },
+          // shared rooms: every frame also goes to the other instances, in order
+          ...(deps.mirror ? { onFrame: (f) => deps.mirror?.publish(session.id, f) } : {}),
         },
         onFinished: (summary) => onFinished(room, session, summary),
       });
       if (resolved.ok === true) {
         session.language = resolved.language;
         session.version = resolved.version;
+      }
+      // shared rooms: the room's run lease decides, whichever instance the other participants are on
+      if (deps.mirror && !(await deps.mirror.claim(room.id, session))) {
+        return sendError(m, 'a program is already running in this room');
       }
       room.last?.fanOut.close();
       room.last = null;
@@ -146,6 +155,7 @@ export function createRoomRequests(deps: RequestDeps): RoomRequests {
 
   function onFinished(room: RoomExec, session: RunSession, summary: RunSummary): void {
     metrics.runsActive.dec();
+    deps.mirror?.release(session.id); // after its `done` went out to the other instances
     if (room.current === session) room.current = null;
     room.last = session;
     log.info({ room: room.id, run: session.id, code: summary.code, signal: summary.signal, message: summary.message }, 'run finished');

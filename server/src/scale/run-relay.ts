@@ -39,6 +39,8 @@ export interface RunRelayOptions {
   log: Logger;
   /** every frame of a watched room, from any instance (this one's too), in stream order */
   onFrame(room: string, frame: RelayedFrame): void;
+  /** this instance ended a vanished driver's run (after publishing its `error` and `done`) */
+  onTakenOver?(room: string, done: DoneFrame): void;
   /** run lease TTL: a dead driver is noticed within about TTL + watchEveryMs */
   leaseTtlMs?: number;
   /** how often watchers check the lease of an open run */
@@ -61,7 +63,10 @@ export interface RunDrive {
 export interface RunRelay {
   /** routes an exec-stream entry (called from the bus listener) */
   receive(msg: RoomBusMessage): void;
-  /** starts reading the room's exec stream from its start (what it still holds is replayed) */
+  /**
+   * Starts reading the room's exec stream. What the stream still holds is replayed to `onFrame`
+   * before this resolves (so the caller can tell the replay from live frames), then live frames follow.
+   */
   watch(room: string): Promise<void>;
   unwatch(room: string): void;
   /**
@@ -127,9 +132,11 @@ export function createRunRelay(opts: RunRelayOptions): RunRelay {
       const message = 'the server running this program stopped; run it again';
       log.warn({ room, run: dead.run }, 'driver of a run vanished: ending the run for everyone');
       await publish(room, held.token, { type: 'error', run: dead.run, seq: cur.lastSeq + 1, message });
-      await publish(room, held.token, {
+      const done: DoneFrame = {
         type: 'done', run: dead.run, code: null, signal: null, status: 'XX', message, wall_ms: now() - cur.seenAt,
-      });
+      };
+      await publish(room, held.token, done);
+      opts.onTakenOver?.(room, done);
     } finally {
       await held.release();
     }
@@ -164,27 +171,43 @@ export function createRunRelay(opts: RunRelayOptions): RunRelay {
   const timer = setInterval(() => void check(), opts.watchEveryMs ?? 1_000);
   timer.unref();
 
+  const receive = (msg: RoomBusMessage): void => {
+    if (msg.kind !== 'exec') return;
+    const input = decodeInputEntry(msg.data);
+    if (input) {
+      const d = driving.get(msg.room);
+      if (d?.run === input.run) d.onInput(input); // only the driver of that very run acts on it
+      return;
+    }
+    if (!watched.has(msg.room)) return;
+    const parsed = decodeExecEntry(msg.data);
+    if (!parsed) {
+      log.warn({ room: msg.room, id: msg.id }, 'malformed exec entry skipped');
+      return;
+    }
+    if (track(msg.room, parsed.token, parsed.frame)) onFrame(msg.room, parsed.frame);
+  };
+
   return {
-    receive(msg) {
-      if (msg.kind !== 'exec') return;
-      const input = decodeInputEntry(msg.data);
-      if (input) {
-        const d = driving.get(msg.room);
-        if (d?.run === input.run) d.onInput(input); // only the driver of that very run acts on it
-        return;
-      }
-      if (!watched.has(msg.room)) return;
-      const parsed = decodeExecEntry(msg.data);
-      if (!parsed) {
-        log.warn({ room: msg.room, id: msg.id }, 'malformed exec entry skipped');
-        return;
-      }
-      if (track(msg.room, parsed.token, parsed.frame)) onFrame(msg.room, parsed.frame);
-    },
+    receive,
     async watch(room) {
       if (watched.has(room)) return;
       watched.add(room);
-      await bus.join(room, STREAM_START);
+      // replay what the stream holds here, then read live entries after the last one replayed
+      let from = STREAM_START;
+      try {
+        const entries = await redis.xrangeBuffer(roomStreamKey(room, 'exec'), '-', '+');
+        for (const [rawId, fields] of entries) {
+          from = rawId.toString();
+          const msg = decodeEntry(room, from, fields);
+          if (msg && watched.has(room)) receive(msg);
+        }
+      } catch (err) {
+        // Redis away: the bus reads the whole stream once it is back (replayed as live frames)
+        log.debug({ room, err: err instanceof Error ? err.message : String(err) }, 'exec replay failed');
+        from = STREAM_START;
+      }
+      if (watched.has(room)) await bus.join(room, from);
     },
     unwatch(room) {
       watched.delete(room);

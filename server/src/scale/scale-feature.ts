@@ -18,6 +18,7 @@ import { openSqliteStore } from '../rooms/store/sqlite-store.js';
 import type { RoomStore } from '../rooms/store/store.js';
 import { openPostgresStore, type PostgresRoomStore } from './postgres-store.js';
 import { createSharedRooms, type SharedRooms } from './shared-rooms.js';
+import { createSharedRuns, type SharedRuns } from './shared-runs.js';
 
 /** Storage and (optionally) the shared-rooms service, as chosen by the config. */
 export interface RoomStorage {
@@ -26,9 +27,11 @@ export interface RoomStorage {
   postgres?: PostgresRoomStore;
   /** the shared-rooms service when `redisUrl` is set */
   shared?: SharedRooms;
+  /** the run relay (one run, one driver) when `redisUrl` is set */
+  runs?: SharedRuns;
   /** readiness checks: `storage`, and `redis` when shared */
   readiness: ReadinessCheck[];
-  /** closes the shared-rooms service (after the registry closed its rooms and the store) */
+  /** closes the run relay and the shared-rooms service (after the registry closed its rooms and the store) */
   closeShared(): Promise<void>;
 }
 
@@ -37,6 +40,7 @@ export interface RoomStorageTuning {
   leaseTtlMs?: number;
   flushDelayMs?: number;
   trimGraceMs?: number;
+  runLeaseTtlMs?: number;
 }
 
 /** Thrown at start for a combination of options that cannot work. */
@@ -76,7 +80,23 @@ export async function openRoomStorage(config: Config, log: Logger, tuning: RoomS
     await postgres.close();
     throw err;
   }
+  let runs: SharedRuns;
+  try {
+    runs = await createSharedRuns({
+      redisUrl: config.redisUrl, instanceId: shared.instanceId, log: log.child({ feature: 'scale' }), leaseTtlMs: tuning.runLeaseTtlMs,
+    });
+  } catch (err) {
+    await shared.close();
+    await postgres.close();
+    throw err;
+  }
   readiness.push({ name: 'redis', check: () => shared.check() });
   log.info({ instance: shared.instanceId }, 'rooms shared across instances through Redis, stored in PostgreSQL');
-  return { store: postgres, postgres, shared, readiness, closeShared: () => shared.close() };
+  return {
+    store: postgres, postgres, shared, runs, readiness,
+    closeShared: async () => {
+      await runs.close();
+      await shared.close();
+    },
+  };
 }
