@@ -5,7 +5,7 @@
 import { randomInt } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Config } from '../../config.js';
 import type { Logger } from '../../log.js';
@@ -30,6 +30,8 @@ const PREFIX = 'codex-engine-';
  * a steady load finds every slot it uses ready (an idle prepared sandbox holds three small processes).
  */
 const WARM_AT_START = 8;
+/** Used slots prepare their next sandbox only while at most this many jobs run. */
+const PREPARE_BELOW = Math.max(1, availableParallelism());
 
 /** Removes job directories of engines whose process died without close(). */
 function sweepStale(dir: string): void {
@@ -48,6 +50,8 @@ export class Engine {
   private readonly warm = new Map<number, Promise<Workspace>>();
   /** slots whose prepared sandbox is ready now */
   private readonly ready = new Set<number>();
+  /** slots to prepare once the load allows (see settle) */
+  private readonly toPrepare = new Set<number>();
   private closed = false;
 
   private constructor(
@@ -61,6 +65,16 @@ export class Engine {
     private readonly why: string | null,
   ) {
     process.once('exit', this.onExit);
+  }
+
+  /**
+   * Prepares the next sandboxes of used slots, but only while few jobs run: in a burst the cores
+   * go to the jobs, and the sandboxes are made once the burst is over.
+   */
+  private settle(): void {
+    if (this.active.size > PREPARE_BELOW) return;
+    for (const slot of this.toPrepare) this.rewarm(slot);
+    this.toPrepare.clear();
   }
 
   private warmUp(): void {
@@ -156,6 +170,7 @@ export class Engine {
     const slot = await this.queue.acquire();
     let job: Job | undefined;
     try {
+      this.toPrepare.delete(slot);
       const warm = this.warm.get(slot);
       this.warm.delete(slot);
       this.ready.delete(slot);
@@ -177,10 +192,11 @@ export class Engine {
         this.removals.add(removal);
         this.active.delete(j);
       }
-      // prepare the slot's next sandbox after this answer is on its way (spawning forks the server)
+      this.toPrepare.add(slot);
+      // after this answer is on its way (spawning forks the server)
       setImmediate(() => {
-        this.rewarm(slot);
         this.queue.release(slot);
+        this.settle();
       });
     }
   }
