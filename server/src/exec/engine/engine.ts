@@ -4,7 +4,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Config } from '../../config.js';
@@ -32,6 +32,17 @@ const PREFIX = 'codex-engine-';
 const WARM_AT_START = 8;
 /** Used slots prepare their next sandbox only while at most this many jobs run. */
 const PREPARE_BELOW = Math.max(1, availableParallelism());
+
+function mapsAllUids(): boolean {
+  try {
+    return readFileSync('/proc/self/uid_map', 'utf8').split('\n').some((l) => {
+      const [inside, , count] = l.trim().split(/\s+/).map(Number);
+      return inside === 0 && (count ?? 0) >= 2 ** 31;
+    });
+  } catch {
+    return false;
+  }
+}
 
 /** Removes job directories of engines whose process died without close(). */
 function sweepStale(dir: string): void {
@@ -117,7 +128,8 @@ export class Engine {
     const jobsDir = path.join(baseDir, 'jobs');
     await mkdir(jobsDir, { mode: 0o711 });
 
-    const isRoot = process.getuid?.() === 0;
+    // root whose user namespace maps the whole uid range (not, e.g., root of `unshare -r`)
+    const isRoot = process.getuid?.() === 0 && mapsAllUids();
     if (isRoot) sweepStaleCgroups(PREFIX);
     const cgroups = isRoot ? CgroupPool.create(`${PREFIX}${process.pid}-${randomInt(1e9)}`) : null;
     // a host uid per slot: outside its namespaces a job is no one, and its processes are countable
