@@ -340,12 +340,10 @@ for (const n of ONLY.has('a') ? READER_COUNTS : []) {
   for (const k of ['p50', 'p99', 'max']) row(`(a) fan-out 1→${n}`, `${k} latency`, A.fanout[n][k], B.fanout[n][k], 'ms');
   row(`(a) fan-out 1→${n}`, 'lost updates', A.fanout[n].lost, B.fanout[n].lost, '');
   row(`(a) fan-out 1→${n}`, 'server CPU / update', A.fanout[n].cpuPerUpdate, B.fanout[n].cpuPerUpdate, 'ms');
-  row(`(a) fan-out 1→${n}`, '  same, net of idle CPU', A.fanout[n].netCpuPerUpdate, B.fanout[n].netCpuPerUpdate, 'ms');
 }
 if (ONLY.has('b')) for (const k of ['p50', 'p99', 'max']) row(`(b) ${ROOMS_B} rooms × 3`, `${k} latency`, A.rooms[k], B.rooms[k], 'ms');
 if (ONLY.has('b')) row(`(b) ${ROOMS_B} rooms × 3`, 'lost updates', A.rooms.lost, B.rooms.lost, '');
 if (ONLY.has('b')) row(`(b) ${ROOMS_B} rooms × 3`, 'server CPU / update', A.rooms.cpuPerUpdate, B.rooms.cpuPerUpdate, 'ms');
-if (ONLY.has('b')) row(`(b) ${ROOMS_B} rooms × 3`, '  same, net of idle CPU', A.rooms.netCpuPerUpdate, B.rooms.netCpuPerUpdate, 'ms');
 if (ONLY.has('c')) row('(c) join ~1 MB doc', 'first join (server cold cache)', A.join.first, B.join.first, 'ms');
 if (ONLY.has('c')) row('(c) join ~1 MB doc', 'join, median of 5', A.join.single, B.join.single, 'ms');
 if (ONLY.has('c')) row('(c) join ~1 MB doc', '10 simultaneous joins', A.join.ten, B.join.ten, 'ms');
