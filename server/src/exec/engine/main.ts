@@ -19,8 +19,10 @@ function bindAddress(env: NodeJS.ProcessEnv, fromConfig: string | undefined): { 
 
 async function main(): Promise<void> {
   let config;
+  let bind;
   try {
     config = loadConfig(process.env);
+    bind = bindAddress(process.env, config.engineBindAddress);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -29,7 +31,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger(config.logLevel);
-  const engine = await startEmbeddedEngine(config, log, bindAddress(process.env, config.engineBindAddress));
+  const engine = await startEmbeddedEngine(config, log, bind);
   const problem = engine.problem();
   if (problem) log.error({ problem }, 'the engine answers every job with an error until this is fixed');
   const stop = (): void => {
