@@ -174,10 +174,10 @@ export class Engine {
   }
 
   /**
-   * Runs a job: waits for a slot, writes its files, calls `ready` (the WebSocket `runtime` frame),
-   * runs the stages and always cleans up. `onJob` hands the job out for stdin and signals.
+   * Runs a job: waits for a slot, writes its files into the slot's prepared workspace, runs the
+   * stages (reporting through `events` for WebSocket clients) and always cleans up. `onJob` hands the job out for stdin and signals.
    */
-  async run(spec: JobSpec, events?: JobEvents & { ready(): void }, onJob?: (job: Job) => void): Promise<ExecuteResponse> {
+  async run(spec: JobSpec, events?: JobEvents, onJob?: (job: Job) => void): Promise<ExecuteResponse> {
     if (this.why) throw new Error(this.why);
     const slot = await this.queue.acquire();
     let job: Job | undefined;
@@ -192,7 +192,6 @@ export class Engine {
       if (this.sandbox.unsafe) this.log.warn({ job: job.id }, 'running a job WITHOUT a sandbox (CODEX_UNSAFE_NO_SANDBOX)');
       onJob?.(job);
       await job.prime();
-      events?.ready();
       return await job.execute();
     } finally {
       if (job) {

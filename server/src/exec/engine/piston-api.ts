@@ -146,7 +146,6 @@ export function handleConnect(engine: Engine, ws: WebSocket): void {
     // Piston sends `runtime` and the first `stage` in one tick; so do we, once the first process exists
     let announced = false;
     engine.run(spec, {
-      ready: () => undefined,
       stage: (stage) => {
         if (!announced) send({ type: 'runtime', language: spec.runtime.language, version: spec.runtime.version });
         announced = true;
