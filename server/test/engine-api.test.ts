@@ -166,6 +166,17 @@ it('ends the job when the client goes away', async () => {
   expect(eng.engine.load.running).toBe(0);
 });
 
+it('gives jobs the network only with PISTON_ALLOW_NET=true', async () => {
+  const e = await startEngine({ PISTON_ALLOW_NET: 'true' });
+  try {
+    const port = new URL(e.url).port;
+    const r = await run(e.url, 'python', `import socket\ns = socket.create_connection(("127.0.0.1", ${port}), timeout=2)\ns.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")\nprint(s.recv(100).split()[1].decode())\n`);
+    expect(r.run.stdout).toBe('200\n');
+  } finally {
+    await e.close();
+  }
+});
+
 it('queues jobs beyond PISTON_MAX_CONCURRENT_JOBS and runs them all', async () => {
   const e = await startEngine({ PISTON_MAX_CONCURRENT_JOBS: '1' });
   try {
