@@ -27,7 +27,7 @@ const FIX = 'install bubblewrap (apt-get install bubblewrap) and allow unprivile
 const PREFIX = 'codex-engine-';
 /**
  * Slots whose first sandbox is prepared at start. A used slot always prepares its next sandbox, so
- * a steady load finds every slot it uses ready (an idle prepared sandbox holds three small processes).
+ * a steady load finds every slot it uses ready (an idle prepared sandbox is two small processes).
  */
 const WARM_AT_START = 8;
 /** Used slots prepare their next sandbox only while at most this many jobs run. */
