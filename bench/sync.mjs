@@ -310,7 +310,9 @@ console.log(`bench:sync${QUICK ? ' (quick)' : ''}: CodeX (SQLite persistence + t
 const big = ONLY.has('c') ? bigDocUpdate() : null;
 if (big) console.log(`big doc: ${EDITS_C} edits, ${big.textLength} chars, ${big.update.length} bytes encoded; encode ${big.encodeMs.toFixed(0)} ms, apply into an empty doc ${big.applyMs.toFixed(0)} ms (this process)`);
 const results = {};
-for (const start of [startCodex, startClassic]) {
+// BENCH_SERVERS=codex (or classic) runs one of them only (for profiling; no table then)
+const SERVERS = (process.env.BENCH_SERVERS ?? 'codex,classic').split(',');
+for (const start of [SERVERS.includes('codex') && startCodex, SERVERS.includes('classic') && startClassic].filter(Boolean)) {
   const server = await start();
   const workers = await startWorkers(WORKERS + 1);
   const r = (results[server.name] = { fanout: {} });
@@ -334,6 +336,10 @@ for (const start of [startCodex, startClassic]) {
   }
 }
 
+if (SERVERS.length < 2) {
+  console.log(JSON.stringify(results, null, 1));
+  process.exit(problems.length > 0 ? 1 : 0);
+}
 const A = results.CodeX;
 const B = results.classic;
 for (const n of ONLY.has('a') ? READER_COUNTS : []) {
