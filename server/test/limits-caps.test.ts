@@ -77,6 +77,32 @@ describe('configurable caps, each answered with a close code and reason', () => 
     await c.synced();
   });
 
+  it('a peer that stops reading is closed with 4508 once its backlog passes the cap; the others carry on', async () => {
+    s = await startServer({ maxMessageBytes: 1024 ** 2 }); // backlog cap: max(4 MiB, 16 MiB) = 16 MiB
+    const server = s;
+    const room = await createRoom(server.url);
+    const writer = peer(server, room.id, room.editorToken);
+    const other = peer(server, room.id, room.viewerToken);
+    await Promise.all([writer.synced(), other.synced()]);
+    const stuck = new WebSocket(`${server.wsUrl}/yjs/${room.id}?token=${room.viewerToken}`);
+    await new Promise((r) => stuck.once('open', r));
+    (stuck as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+    const closed = new Promise<number>((r) => stuck.once('close', (code) => r(code)));
+    const chunk = 'x'.repeat(512 * 1024);
+    const slowClosed = async (): Promise<boolean> => /codex_sockets_closed_total\{code="4508"\} 1/.test(await (await fetch(`${server.url}/metrics`)).text());
+    for (let i = 0; i < 200 && !(await slowClosed()); i++) {
+      // insert and delete: lots of traffic, a document that stays small
+      writer.doc.transact(() => writer.text().insert(0, chunk));
+      writer.doc.transact(() => writer.text().delete(0, chunk.length));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(await slowClosed()).toBe(true);
+    (stuck as unknown as { _socket: { resume(): void } })._socket.resume();
+    expect(await closed).toBe(4508);
+    writer.text().insert(0, 'still here ');
+    await waitFor([other.doc, writer.doc], () => other.text().toString() === writer.text().toString(), 10_000, 'the others still sync');
+  });
+
   it('metrics count rooms, peers, messages and storage writes', async () => {
     s = await startServer();
     const room = await createRoom(s.url);

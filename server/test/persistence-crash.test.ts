@@ -72,7 +72,7 @@ describe('crash safety of a server child process', () => {
     }
   });
 
-  it('SIGTERM flushes every room (even with a long flush interval) and exits 0', async () => {
+  it.each(['SIGTERM', 'SIGINT'] as const)('%s flushes every room (even with a long flush interval) and exits 0', async (signal) => {
     const port = await freePort();
     const dataDir = tempDir();
     const proc = await startServerProcess(port, dataDir, { CODEX_FLUSH_INTERVAL: '60000' });
@@ -80,13 +80,14 @@ describe('crash safety of a server child process', () => {
     const writer = connectPeer(proc.wsUrl, room.id, room.editorToken);
     const watcher = connectPeer(proc.wsUrl, room.id, room.viewerToken);
     await Promise.all([writer.synced(), watcher.synced()]);
-    writer.text().insert(0, 'saved by SIGTERM ');
+    const mark = `saved by ${signal} `;
+    writer.text().insert(0, mark);
     // The watcher seeing it proves the server applied it; the 60 s flush timer has not fired.
-    await waitFor(watcher.doc, () => watcher.text().toString().startsWith('saved by SIGTERM '), 5000, 'relay');
+    await waitFor(watcher.doc, () => watcher.text().toString().startsWith(mark), 5000, 'relay');
     const closes = [writer, watcher].map(
       (p) => new Promise<number | undefined>((r) => p.provider.once('connection-close', (e: { code?: number } | null) => r(e?.code))),
     );
-    proc.child.kill('SIGTERM');
+    proc.child.kill(signal);
     expect(await proc.exited).toEqual({ code: 0, signal: null });
     expect(await Promise.all(closes)).toEqual([1001, 1001]);
     writer.destroy();
@@ -95,7 +96,7 @@ describe('crash safety of a server child process', () => {
     const s = await startServer({ dataDir });
     try {
       const text = await s.server.rooms.withDoc(room.id, (doc) => doc.getMap('files').toJSON());
-      expect(JSON.stringify(text)).toContain('saved by SIGTERM ');
+      expect(JSON.stringify(text)).toContain(mark);
     } finally {
       await s.stop();
     }
