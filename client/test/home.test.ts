@@ -6,6 +6,8 @@ import Home from '../src/lib/home/Home.svelte';
 import RoomPage from '../src/lib/room/RoomPage.svelte';
 
 afterEach(cleanup);
+// jsdom has no canvas; the room mounted by the last test loads xterm, which probes one. Quiet, not faked behaviour.
+HTMLCanvasElement.prototype.getContext = (() => null) as typeof HTMLCanvasElement.prototype.getContext;
 
 const created: CreatedRoom = {
   id: 'room123',
