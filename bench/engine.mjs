@@ -1,5 +1,6 @@
 // npm run bench:engine — the embedded engine against the floor: the same program run directly,
 // unsandboxed, by the same Node process, in the same run. Prints a table with both and the ratio.
+// C compiles in both (gcc + run); concurrent C compiles would share one a.out, so only python runs concurrently.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,20 +32,14 @@ function direct(cmd, args, cwd) {
   });
 }
 
-/** The floor: write the file into a fresh directory, run it directly, remove the directory. */
+/** The floor: the program run directly, unsandboxed (its file written once; for C: compiled each time, like the engine). */
+const floorDir = mkdtempSync(path.join(tmpdir(), 'bench-floor-'));
+writeFileSync(path.join(floorDir, 'main.py'), PY);
+writeFileSync(path.join(floorDir, 'main.c'), C);
 async function floorJob(lang) {
-  const dir = mkdtempSync(path.join(tmpdir(), 'bench-floor-'));
-  try {
-    if (lang === 'python') {
-      writeFileSync(path.join(dir, 'main.py'), PY);
-      return await direct('/usr/bin/python3', ['main.py'], dir);
-    }
-    writeFileSync(path.join(dir, 'main.c'), C);
-    await direct('/usr/bin/gcc', ['-std=c11', 'main.c', '-lm'], dir);
-    return await direct('./a.out', [], dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  if (lang === 'python') return direct('/usr/bin/python3', ['main.py'], floorDir);
+  await direct('/usr/bin/gcc', ['-std=c11', 'main.c', '-lm'], floorDir);
+  return direct('./a.out', [], floorDir);
 }
 
 async function engineJob(url, lang) {
@@ -126,6 +121,7 @@ try {
   });
 } finally {
   await engine.close();
+  rmSync(floorDir, { recursive: true, force: true });
 }
 const cores = (await import('node:os')).cpus().length;
 console.log(`\nembedded engine vs. floor (same program run directly, unsandboxed), ${cores} cores, N=${N}\n`);

@@ -8,6 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { once } from 'node:events';
+import { setPriority } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { CgroupPool, CgroupStats } from './cgroups.js';
 import { BASH_STUB } from './stub.js';
@@ -149,14 +150,20 @@ export class Sandbox {
     // a job that dies early resets its pipes: never let that become an uncaught error
     for (const io of child.stdio) (io as Readable | Writable | null)?.on('error', () => undefined);
     const exited = exitOf(child);
+    // preparing runs at low priority so running jobs keep the cores; the job itself gets normal priority
+    // back in start() (lowering a nice value needs root, hence only as root)
+    const renice = this.opts.uidBase !== null;
+    if (renice && child.pid !== undefined) setNice(child.pid, 19);
     // the host pid of the namespace's init: killing it kills every process of the job
     const initPid = await readInfoPid(child);
+    if (renice && initPid !== undefined) setNice(initPid, 19);
     if (initPid !== undefined && cg) await cg.enter(slot, initPid).catch(() => undefined);
     (child.stdio[4] as Writable | null)?.end('x');
     const proc = this.process(child, exited, initPid, slot);
     if (initPid === undefined) proc.signal('SIGKILL');
     return {
       start: async (command, env, limits) => {
+        if (renice && initPid !== undefined) setNice(initPid, 0);
         if (cg) await cg.prepare(slot, limits.memory, limits.processes);
         const fields = [...this.rlimits(limits, uid !== undefined), '--', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), '--', ...command];
         (child.stdio as unknown as (Writable | null)[])[6]?.end(`${fields.join('\0')}\0`);
@@ -213,6 +220,10 @@ class DirectZygote implements Zygote {
 /** The same limits for prlimit(1): `--nofile=soft:hard` etc. */
 function prlimitArgs(fields: readonly string[]): string[] {
   return fields.map((f) => `--${f}`);
+}
+
+function setNice(pid: number, nice: number): void {
+  try { setPriority(pid, nice); } catch { /* already gone */ }
 }
 
 function exitOf(child: ChildProcess): Promise<SandboxExit> {
