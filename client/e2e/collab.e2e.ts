@@ -57,7 +57,7 @@ describe('collaboration in the browser', () => {
     // No file actions for a viewer, and the run button is disabled.
     expect(await viewer.locator('button', { hasText: '+ File' }).count()).toBe(0);
     const buttons = await viewer.locator('button').allTextContents();
-    const run = viewer.getByRole('button', { name: /^▶ Run/ });
+    const run = viewer.getByRole('button', { name: /^Run (Ctrl\+|⌘\+)Enter/ });
     expect(await run.isDisabled(), buttons.join('|')).toBe(true);
 
     // The owner's edits still reach the viewer, and the viewer's keystrokes reached no one.

@@ -74,23 +74,46 @@ describe('shared run in the browser', () => {
     await bo.context().close();
   });
 
-  it('the owner lets viewers run; Stop ends a running program for everyone', async () => {
+  it('a viewer cannot type input until the owner lets viewers run; then the viewer runs, types and stops', async () => {
     const room = await createRoom(server.url, { language: 'python' });
     const owner = await openRoom(await personContext(browser, 'Owner'), server.url, room.ownerUrl);
     const viewer = await openRoom(await personContext(browser, 'Watcher'), server.url, room.viewerUrl);
-    const run = viewer.getByRole('button', { name: /^▶ Run/ });
-    expect(await run.isDisabled()).toBe(true);
-    await owner.getByLabel('Let viewers run and type input').check();
-    await expect.poll(() => run.isDisabled(), { timeout: 10_000 }).toBe(false);
+    await viewer.waitForSelector('[data-testid=terminal][data-ready=true]');
+    const viewerRun = viewer.getByRole('button', { name: /^Run (Ctrl\+|⌘\+)Enter/ });
+    expect(await viewerRun.isDisabled()).toBe(true);
 
     await owner.click('.cm-content');
     await owner.keyboard.press('Control+a');
-    await owner.keyboard.insertText('import time\nprint("tick", flush=True)\ntime.sleep(30)\n');
+    await owner.keyboard.insertText('print("ready", flush=True)\nprint("got " + input(), flush=True)\nimport time\ntime.sleep(30)\n');
     await expect.poll(() => editorText(viewer), { timeout: 15_000 }).toContain('time.sleep(30)');
-    await run.click();
-    await expect.poll(() => terminalText(owner), { timeout: 30_000 }).toContain('tick');
-    await owner.getByRole('button', { name: /Stop/ }).click();
+
+    // The owner runs; the viewer's typing in the terminal goes nowhere, the owner's does.
+    await owner.getByRole('button', { name: /^Run (Ctrl\+|⌘\+)Enter/ }).click();
+    await expect.poll(() => terminalText(viewer), { timeout: 30_000 }).toContain('ready');
+    await viewer.click('[data-testid=terminal]');
+    await viewer.keyboard.type('sneaky');
+    await viewer.keyboard.press('Enter');
+    await owner.click('[data-testid=terminal]');
+    await owner.keyboard.type('legit');
+    await owner.keyboard.press('Enter');
+    await expect.poll(() => terminalText(viewer), { timeout: 30_000 }).toContain('got legit');
+    expect(await terminalText(viewer)).not.toContain('sneaky');
+    expect(await terminalText(owner)).not.toContain('sneaky');
+    await owner.getByRole('button', { name: 'Stop', exact: true }).click();
     await expect.poll(() => viewer.textContent('[data-testid=run-status]'), { timeout: 30_000 }).toMatch(/finished · stopped by SIGKILL/);
+
+    // The owner lets viewers run: the viewer runs, types the input and stops the program.
+    await owner.getByLabel('Let viewers run and type input').check();
+    await expect.poll(() => viewerRun.isDisabled(), { timeout: 10_000 }).toBe(false);
+    await viewerRun.click();
+    await expect.poll(() => owner.textContent('[data-testid=run-status]'), { timeout: 30_000 }).toMatch(/Watcher's run/);
+    await expect.poll(() => terminalText(owner), { timeout: 30_000 }).toMatch(/Watcher started a run[\s\S]*ready/);
+    await viewer.click('[data-testid=terminal]');
+    await viewer.keyboard.type('from viewer');
+    await viewer.keyboard.press('Enter');
+    await expect.poll(() => terminalText(owner), { timeout: 30_000 }).toContain('got from viewer');
+    await viewer.getByRole('button', { name: 'Stop', exact: true }).click();
+    await expect.poll(() => owner.textContent('[data-testid=run-status]'), { timeout: 30_000 }).toMatch(/finished · stopped by SIGKILL/);
     await owner.context().close();
     await viewer.context().close();
   });
