@@ -220,12 +220,14 @@ export class Engine {
     this.queue.close();
     const jobs = [...this.active];
     for (const j of jobs) j.cancel();
-    for (const w of this.warm.values()) void w.then(async (ws) => (await ws.zygote).discard(), () => undefined);
+    const discarded = [...this.warm.values()].map((w) => w.then(async (ws) => (await ws.zygote).discard(), () => undefined));
     this.warm.clear();
     // wait for running jobs to unwind (their finally blocks remove the directories)
     const deadline = Date.now() + 5000;
     while (this.active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await Promise.all([...this.removals]);
+    // the prepared sandboxes must be gone before their cgroups can be removed
+    await Promise.race([Promise.all(discarded), new Promise((r) => setTimeout(r, 3000))]);
     await rm(this.baseDir, { recursive: true, force: true, maxRetries: 3 }).catch(() => undefined);
     this.cgroups?.destroy();
   }

@@ -169,7 +169,10 @@ export class Sandbox {
         (child.stdio as unknown as (Writable | null)[])[6]?.end(`${fields.join('\0')}\0`);
         return proc;
       },
-      discard: () => proc.signal('SIGKILL'),
+      discard: async () => {
+        proc.signal('SIGKILL');
+        await exited;
+      },
     };
   }
 
@@ -205,8 +208,8 @@ export class Sandbox {
 export interface Zygote {
   /** runs `command` with `env` under `limits`; the stage has begun when this resolves */
   start(command: readonly string[], env: Readonly<Record<string, string>>, limits: SandboxLimits): Promise<SandboxProcess>;
-  /** kills an unused zygote */
-  discard(): void;
+  /** kills an unused zygote; resolves once it is gone */
+  discard(): Promise<void>;
 }
 
 class DirectZygote implements Zygote {
@@ -214,7 +217,7 @@ class DirectZygote implements Zygote {
   start(command: readonly string[], env: Readonly<Record<string, string>>, limits: SandboxLimits): Promise<SandboxProcess> {
     return this.sb.spawnDirect(this.slot, this.hostDir, command, env, limits);
   }
-  discard(): void { /* nothing started yet */ }
+  discard(): Promise<void> { return Promise.resolve(); /* nothing started yet */ }
 }
 
 /** The same limits for prlimit(1): `--nofile=soft:hard` etc. */
