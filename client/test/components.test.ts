@@ -85,7 +85,7 @@ describe('run panel', () => {
     const { rerender } = render(RunPanel, { props: { ...base, canRun: true, runState: s } });
     expect(screen.getByTestId('run-status').textContent).toMatch(/Ana's run · running/);
     expect((screen.getByRole('button', { name: /Run/ }) as HTMLButtonElement).disabled).toBe(true);
-    expect((screen.getByRole('button', { name: 'Stop', exact: true }) as HTMLButtonElement).disabled).toBe(false);
+    expect((screen.getByRole('button', { name: 'Stop' }) as HTMLButtonElement).disabled).toBe(false);
     s = applyFrame(s, { type: 'done', run: 'r', code: 3, signal: null, wall_ms: 1500 }).state;
     await rerender({ ...base, canRun: true, runState: s });
     expect(screen.getByTestId('run-status').textContent).toMatch(/finished · exit code 3 · 1.5 s/);
