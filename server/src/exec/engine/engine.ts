@@ -4,7 +4,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Config } from '../../config.js';
@@ -32,6 +32,15 @@ const PREFIX = 'codex-engine-';
 const WARM_AT_START = 8;
 /** Used slots prepare their next sandbox only while at most this many jobs run. */
 const PREPARE_BELOW = Math.max(1, availableParallelism());
+
+function roomyTmpfs(dir: string): boolean {
+  try {
+    const st = statfsSync(dir);
+    return existsSync(dir) && st.bsize * st.bavail >= 2 * 1024 ** 3;
+  } catch {
+    return false;
+  }
+}
 
 function mapsAllUids(): boolean {
   try {
@@ -116,8 +125,10 @@ export class Engine {
   static async start(config: Config, log: Logger): Promise<Engine> {
     const bad = checkLimitOverrides(config.limitOverrides);
     if (bad) throw new Error(bad);
-    const shm = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
-    // job files live on tmpfs: pages a job writes are charged to its memory cgroup, not to the disk
+    // job files live on tmpfs where it is roomy: pages a job writes are then charged to its memory
+    // cgroup, not to the disk. A small /dev/shm (Docker's default is 64 MiB, and PostgreSQL needs it)
+    // is left alone.
+    const shm = roomyTmpfs('/dev/shm') ? '/dev/shm' : tmpdir();
     sweepStale(shm);
     const baseDir = await mkdtemp(path.join(shm, `${PREFIX}${process.pid}-`));
     await chmod(baseDir, 0o711);
