@@ -23,10 +23,6 @@ export interface JobEvents {
 /** Output over WebSocket has no Piston limit; ours is generous but finite, so a runaway printer cannot flood the server. */
 export const WS_OUTPUT_MAX = 8 * 1024 * 1024;
 
-const SIGNAL_NAMES: Record<number, string> = Object.fromEntries(
-  Object.entries(osConstants.signals).map(([name, num]) => [num, name]),
-);
-
 /** A job directory made ahead of its job, with a sandbox for the first stage already waiting in it. */
 export interface Workspace {
   readonly id: string;
@@ -209,7 +205,9 @@ export class Job {
     const exit = await proc.exited;
     if (timer) clearTimeout(timer);
     // every process of the job is gone once bwrap exits; the pipes close right after
-    await Promise.race([streams, new Promise((r) => setTimeout(r, 2000))]);
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([streams, new Promise((r) => { grace = setTimeout(r, 2000); })]);
+    clearTimeout(grace);
     this.current = null;
     const wall = performance.now() - started;
     const stats = await proc.stats();
@@ -238,9 +236,4 @@ export class Job {
 
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
-}
-
-/** A signal name from its number (for messages). */
-export function signalName(n: number): string | undefined {
-  return SIGNAL_NAMES[n];
 }
