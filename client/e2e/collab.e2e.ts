@@ -73,6 +73,27 @@ describe('collaboration in the browser', () => {
     await viewer.context().close();
   });
 
+  it('the home page creates a room and its owner link opens it', async () => {
+    const ctx = await personContext(browser, 'Host');
+    const page = await ctx.newPage();
+    await page.goto(server.url + '/');
+    await page.getByLabel(/Room name/).fill('Friday class');
+    await page.waitForSelector('select#room-language');
+    await page.selectOption('select#room-language', 'javascript');
+    await page.getByRole('button', { name: 'Create room' }).click();
+    await page.waitForSelector('text=Your room is ready');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('links-title');
+    const links = await Promise.all(['Owner link', 'Editor link', 'Viewer link'].map((l) => page.getByLabel(new RegExp(l)).inputValue()));
+    for (const l of links) expect(l).toMatch(new RegExp(`^${server.url}/r/[A-Za-z0-9_-]+\\?token=`));
+    expect(new Set(links).size).toBe(3);
+    await page.getByRole('link', { name: 'Enter the room as owner' }).click();
+    await page.waitForSelector('[data-testid=editor][data-ready=true]');
+    expect(await page.textContent('h1')).toBe('Friday class');
+    expect(await page.textContent('[role=tab][aria-selected=true]')).toMatch(/\.js/);
+    expect(await page.textContent('[data-testid=role]')).toBe('owner');
+    await ctx.close();
+  });
+
   it('a bad link and an unknown room get a clear page', async () => {
     const room = await createRoom(server.url);
     const ctx = await personContext(browser, 'Ana');
