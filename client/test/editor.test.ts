@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { cleanup, render, screen, waitFor } from '@testing-library/svelte';
+import { language } from '@codemirror/language';
 import { EditorView } from '@codemirror/view';
 import { yUndoManagerKeymap } from 'y-codemirror.next';
 import * as Y from 'yjs';
@@ -8,6 +9,11 @@ import Editor from '../src/lib/editor/Editor.svelte';
 import { addFile, fileText } from '../src/lib/room/doc-model.js';
 
 afterEach(cleanup);
+// jsdom does no layout: give CodeMirror's measuring empty rectangles instead of missing methods.
+Range.prototype.getClientRects = function () {
+  return { length: 0, item: () => null, [Symbol.iterator]: [][Symbol.iterator] } as unknown as DOMRectList;
+};
+Range.prototype.getBoundingClientRect = () => new DOMRect();
 
 function setup(readonly = false) {
   const doc = new Y.Doc();
@@ -15,11 +21,12 @@ function setup(readonly = false) {
   const awareness = new Awareness(doc);
   awareness.setLocalState({ user: { name: 'Ana', color: '#b3261e', colorLight: '#b3261e33' } });
   const onrun = vi.fn();
-  render(Editor, { props: { doc, awareness, fileId: id, fileName: 'main.py', roomLanguage: 'python', readonly, follow: null, onrun, ontop: vi.fn() } });
+  const props = { doc, awareness, fileId: id, fileName: 'main.py', roomLanguage: 'python', readonly, follow: null, onrun, ontop: vi.fn() };
+  const { rerender } = render(Editor, { props });
   const host = screen.getByTestId('editor');
   const view = EditorView.findFromDOM(host.querySelector('.cm-editor') as HTMLElement);
   if (!view) throw new Error('no editor view');
-  return { doc, id, view, onrun, text: fileText(doc, id)! };
+  return { doc, id, view, onrun, text: fileText(doc, id)!, rename: (fileName: string) => rerender({ ...props, fileName }) };
 }
 
 describe('editor bound to the room document', () => {
@@ -57,5 +64,14 @@ describe('editor bound to the room document', () => {
     view.contentDOM.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', ctrlKey: true, bubbles: true }));
     expect(onrun).toHaveBeenCalledOnce();
     expect(view.state.doc.toString()).toBe('print("hi")\n');
+  });
+
+  it('highlights by file type, and switches grammar when the file is renamed', async () => {
+    const { view, rename } = setup();
+    await waitFor(() => expect(view.state.facet(language)?.name).toBe('python'));
+    await rename('notes.txt');
+    await waitFor(() => expect(view.state.facet(language)).toBeNull());
+    await rename('main.rb');
+    await waitFor(() => expect(view.state.facet(language)?.name).toBe('ruby'));
   });
 });
