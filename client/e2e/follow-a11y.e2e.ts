@@ -93,6 +93,57 @@ describe('follow mode and keyboard use', () => {
     await page.context().close();
   });
 
+  it('has labels for every control and readable contrast for every text (WCAG AA)', async () => {
+    const room = await createRoom(server.url, { language: 'python' });
+    const owner = await openRoom(await personContext(browser, 'Owner'), server.url, room.ownerUrl);
+    const viewer = await openRoom(await personContext(browser, 'Viewer'), server.url, room.viewerUrl);
+    for (const page of [owner, viewer]) {
+      await page.waitForSelector('[data-testid=terminal][data-ready=true]');
+      const problems = await page.evaluate(() => {
+        const out: string[] = [];
+        let checked = 0;
+        const parse = (c: string): number[] => (c.match(/[\d.]+/g) ?? []).map(Number);
+        const lum = ([r = 0, g = 0, b = 0]: number[]): number => {
+          const f = (v: number): number => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+          return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+        };
+        const background = (el: Element | null): number[] => {
+          for (let e = el; e; e = e.parentElement) {
+            const c = parse(getComputedStyle(e).backgroundColor);
+            if (c.length === 3 || (c[3] ?? 0) > 0.9) return c.slice(0, 3);
+          }
+          return [255, 255, 255];
+        };
+        // Every form control and button has an accessible name.
+        for (const el of Array.from(document.querySelectorAll('button, select, input, [role=tab]'))) {
+          if (el.closest('.xterm')) continue;
+          const id = el.getAttribute('id');
+          const named = el.getAttribute('aria-label') || el.closest('label') || (id && document.querySelector(`label[for="${id}"]`)) || (el.textContent ?? '').trim();
+          if (!named) out.push(`unlabelled ${el.outerHTML.slice(0, 80)}`);
+        }
+        // Every visible text outside the editor's and terminal's own themes.
+        const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+        for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+          const el = n.parentElement;
+          if (!el || !(n.textContent ?? '').trim() || el.closest('.cm-editor, .xterm, .sr-only, .skip-link, button:disabled, select:disabled')) continue;
+          const rect = el.getBoundingClientRect();
+          if (rect.width === 0 || rect.height === 0) continue;
+          const cs = getComputedStyle(el);
+          const [l1, l2] = [lum(parse(cs.color)), lum(background(el))];
+          const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+          const large = parseFloat(cs.fontSize) >= 24 || (parseFloat(cs.fontSize) >= 18.66 && Number(cs.fontWeight) >= 700);
+          checked++;
+          if (ratio < (large ? 3 : 4.5)) out.push(`${ratio.toFixed(2)}:1 "${(n.textContent ?? '').trim().slice(0, 40)}"`);
+        }
+        return { out, checked };
+      });
+      expect(problems.out).toEqual([]);
+      expect(problems.checked).toBeGreaterThan(20);
+    }
+    await owner.context().close();
+    await viewer.context().close();
+  });
+
   it('lays out at tablet width without horizontal scrolling', async () => {
     const room = await createRoom(server.url, { language: 'python' });
     const ctx = await personContext(browser, 'Tablet', { width: 800, height: 1100 });
