@@ -5,7 +5,7 @@
  * frames byte for byte, input typed on the other instance reaches the program, a second run is
  * refused on every instance while one goes, late joiners get the same replay, and when the driving
  * instance (a child process) is killed with SIGKILL mid-run, the participants on the other get
- * `error` then `done` and the room runs again.
+ * `error` then `done` and the room runs again; after a Redis restart runs cross instances again.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -150,6 +150,38 @@ describe('runs shared across instances', () => {
     const runs = docOnB.doc.getArray<RunSummary>(DOC_KEYS.runs);
     await waitFor(docOnB.doc, () => runs.length === 1, 10_000, 'the run summary on B');
     expect(runs.get(0)).toMatchObject({ run: done.run, by: 'Ann', code: 0, output: 'echo 1: hello\necho 2: world\n' });
+  }, 60_000);
+
+  it('runs across instances again after a Redis restart, without restarting the instances', async () => {
+    const b = await backends();
+    const [a, bb] = await Promise.all([instance(b), instance(b)]);
+    const program = 'print("hi", flush=True)\n';
+    const room = await roomWith(a.url, a.wsUrl, program);
+    await programOn(bb.wsUrl, room, program);
+    const onA = join(a.wsUrl, room, room.editorToken, 'Ann');
+    const onB = join(bb.wsUrl, room, room.editorToken, 'Bob');
+    await Promise.all([hello(onA), hello(onB)]);
+    onA.send({ type: 'run' });
+    const first = await onB.done();
+
+    await redis.restart();
+    // once both instances talk to Redis again, a run started on B reaches A with the same frames
+    const deadline = Date.now() + 20_000;
+    let second: string | undefined;
+    while (second === undefined && Date.now() < deadline) {
+      const from = onB.frames.length;
+      onB.send({ type: 'run' });
+      const f = await onB.waitFor((x) => x.type === 'run' || (x.type === 'error' && x.run === undefined), { from, what: 'run or refusal' });
+      if (f.type === 'run') second = f.run;
+      else await new Promise((r) => setTimeout(r, 250)); // refused while Redis was still away: try again
+    }
+    expect(second).toBeDefined();
+    expect(second).not.toBe(first.run);
+    await Promise.all([onA.done(second), onB.done(second)]);
+    const ofRun = (c: ExecClient): string[] => runFrames(c).filter((r) => r.includes(`"run":"${second}"`));
+    expect(ofRun(onA).length).toBeGreaterThanOrEqual(3);
+    expect(ofRun(onA)).toEqual(ofRun(onB));
+    expect(stdout(onA)).toContain('hi\nhi\n');
   }, 60_000);
 
   it('ends the run for everyone when the driving instance is killed with SIGKILL; the room runs again', async () => {
