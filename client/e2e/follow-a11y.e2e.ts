@@ -80,6 +80,8 @@ describe('follow mode and keyboard use', () => {
 
     // Into the editor and out again with Escape then Tab (Tab alone indents).
     await page.click('.cm-content');
+    await page.keyboard.press('Control+a');
+    await page.keyboard.insertText('print("hi")\n');
     await page.keyboard.press('Escape');
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.activeElement?.closest('.cm-editor') === null)).toBe(true);
@@ -90,6 +92,10 @@ describe('follow mode and keyboard use', () => {
     await expect.poll(() => page.textContent('[data-testid=run-status]'), { timeout: 30_000 }).toMatch(/Keys's run/);
     await expect.poll(() => page.textContent('[data-testid=announcer]'), { timeout: 30_000 }).toMatch(/Keys started a run|Run finished/);
     await expect.poll(() => page.textContent('[data-testid=run-status]'), { timeout: 30_000 }).toMatch(/finished/);
+    // And from the terminal, where xterm handles keys itself.
+    await page.click('[data-testid=terminal]');
+    await page.keyboard.press('Control+Enter');
+    await expect.poll(() => page.locator('.history summary').textContent(), { timeout: 30_000 }).toMatch(/\(2\)/);
     await page.context().close();
   });
 
