@@ -116,6 +116,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       problems.push(`${name}=${JSON.stringify(raw)} is not valid: expected ${(err as Error).message}`);
     }
   }
+  // Shared rooms load and store through one PostgreSQL; over per-instance SQLite files they would diverge.
+  if (out.redisUrl !== undefined && out.databaseUrl === undefined) {
+    problems.push('CODEX_REDIS_URL is set but CODEX_DATABASE_URL is not: instances sharing rooms need one shared PostgreSQL');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(out) as Config;
 }

@@ -14,6 +14,9 @@ import { startRedis, stopChild, type TestRedis } from './helpers/redis.js';
 import { startBalancer, startSharedServer, type SharedBackends, type TestBalancer } from './helpers/scale-servers.js';
 import { freePort, startServerProcess, type ServerProcess } from './helpers/server-process.js';
 import type { TestServer } from './helpers/start-server.js';
+import { ConfigError, configWith, loadConfig } from '../src/config.js';
+import { silentLogger } from '../src/log.js';
+import { createServer } from '../src/server.js';
 import { connectPeer, createRoom, until, waitFor, type YjsPeer } from './helpers/yjs-peer.js';
 
 let redis: TestRedis;
@@ -205,4 +208,20 @@ describe('rooms shared across instances', () => {
     pa.provider.awareness.setLocalState({ name: 'ann' });
     await whenAwareness(pb, () => seenNames(pb).includes('ann'), 'cursor crosses after the restart');
   }, 60_000);
+
+  it('refuses Redis without PostgreSQL, and names an unreachable backend clearly', async () => {
+    expect(() => loadConfig({ CODEX_REDIS_URL: redis.url })).toThrow(ConfigError);
+    expect(() => loadConfig({ CODEX_REDIS_URL: redis.url })).toThrow(/CODEX_DATABASE_URL/);
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'codex-scale-bad-'));
+    dirs.push(dataDir);
+    const base = { host: '127.0.0.1', port: 0, logLevel: 'silent' as const, dataDir, pistonUrls: ['http://127.0.0.1:9'] };
+    await expect(createServer(configWith({ ...base, redisUrl: redis.url }), { log: silentLogger() })).rejects.toThrow(/CODEX_DATABASE_URL/);
+    await expect(
+      createServer(configWith({ ...base, redisUrl: redis.url, databaseUrl: 'postgres://u:secret@127.0.0.1:9/x' }), { log: silentLogger() }),
+    ).rejects.toThrow(/PostgreSQL \(CODEX_DATABASE_URL, postgres:\/\/u:\*\*\*@127\.0\.0\.1:9\/x\) is not usable/);
+    const db = await pgServer.freshDatabase();
+    await expect(
+      createServer(configWith({ ...base, redisUrl: 'redis://127.0.0.1:9', databaseUrl: db }), { log: silentLogger() }),
+    ).rejects.toThrow(/Redis \(CODEX_REDIS_URL, redis:\/\/127\.0\.0\.1:9\) is not usable/);
+  }, 30_000);
 });

@@ -47,7 +47,14 @@ export async function createRedisRoomBus(opts: RedisRoomBusOptions): Promise<Red
   });
   cmd.on('error', (err: Error) => log.debug({ err: err.message }, 'redis (commands) error'));
   reader.on('error', (err: Error) => log.debug({ err: err.message }, 'redis (reader) error'));
-  await Promise.all([cmd.connect(), reader.connect()]);
+  try {
+    await Promise.all([cmd.connect(), reader.connect()]);
+  } catch (err) {
+    // no background reconnects for a bus that never started
+    cmd.disconnect();
+    reader.disconnect();
+    throw err;
+  }
 
   const joined = new Map<string, string>(); // room → last id read
   const keyToRoom = new Map<string, string>();

@@ -61,7 +61,9 @@ export async function openRoomStorage(config: Config, log: Logger, tuning: RoomS
     const store = openSqliteStore({ dataDir: config.dataDir });
     return { store, readiness: [{ name: 'storage', check: () => store.check() }], closeShared: async () => undefined };
   }
-  const postgres = await openPostgresStore({ connectionString: config.databaseUrl });
+  const postgres = await openPostgresStore({ connectionString: config.databaseUrl }).catch((err: unknown) => {
+    throw new Error(`PostgreSQL (CODEX_DATABASE_URL, ${redacted(config.databaseUrl)}) is not usable: ${message(err)}`, { cause: err });
+  });
   const readiness: ReadinessCheck[] = [{ name: 'storage', check: () => postgres.check() }];
   if (config.redisUrl === undefined) {
     log.info('rooms stored in PostgreSQL (not shared: CODEX_REDIS_URL is unset)');
@@ -78,7 +80,7 @@ export async function openRoomStorage(config: Config, log: Logger, tuning: RoomS
     });
   } catch (err) {
     await postgres.close();
-    throw err;
+    throw new Error(`Redis (CODEX_REDIS_URL, ${redacted(config.redisUrl)}) is not usable: ${message(err)}`, { cause: err });
   }
   let runs: SharedRuns;
   try {
@@ -99,4 +101,19 @@ export async function openRoomStorage(config: Config, log: Logger, tuning: RoomS
       await shared.close();
     },
   };
+}
+
+/** A URL without its password, for messages. */
+function redacted(url: string | undefined): string {
+  try {
+    const u = new URL(url ?? '');
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'an invalid URL';
+  }
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
