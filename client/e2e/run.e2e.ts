@@ -67,6 +67,8 @@ describe('shared run in the browser', () => {
     // Bo's cursor in the shot, with its label.
     await bo.click('.cm-content');
     await ana.waitForSelector('.cm-ySelectionInfo:has-text("Bo")', { timeout: 10_000 });
+    // The label is shown all the time, not only on hover.
+    expect(await ana.$eval('.cm-ySelectionInfo', (el) => getComputedStyle(el).opacity)).toBe('1');
     const shot = artifactPath('room-two-people-finished-run.png');
     await ana.screenshot({ path: shot, fullPage: true });
     console.log(`screenshot: ${shot}`);

@@ -50,9 +50,10 @@ export function readOnly(ro: boolean): Extension {
 }
 
 /** Remote cursor labels always visible (the default shows them on hover only), in a readable face. */
-export const cursorLabelTheme = EditorView.baseTheme({
-  '.cm-ySelectionInfo': { opacity: '1', fontFamily: 'system-ui, sans-serif', fontSize: '11px', padding: '1px 4px', borderRadius: '3px 3px 3px 0', top: '-1.45em' },
-  '.cm-ySelectionCaretDot': { display: 'none' },
+export const cursorLabelTheme = EditorView.theme({
+  // A regular theme (not a base theme) so it wins over y-codemirror.next's own base theme.
+  '.cm-ySelectionCaret .cm-ySelectionInfo': { opacity: '1', fontFamily: 'system-ui, sans-serif', fontSize: '11px', padding: '1px 4px', borderRadius: '3px 3px 3px 0', top: '-1.45em' },
+  '.cm-ySelectionCaret .cm-ySelectionCaretDot': { display: 'none' },
 });
 
 /** The layout theme: fills its box and scrolls inside. */
