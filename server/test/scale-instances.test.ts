@@ -3,7 +3,8 @@
  * (CODEX_REDIS_URL + CODEX_DATABASE_URL), reached by real y-websocket providers: edits and
  * cursors cross instances, a room created on one instance opens on another, an instance killed
  * with SIGKILL (a child process) while its peers type loses nothing (they reconnect through a
- * balancer to the survivor), and a Redis restart is survived without restarting the instances.
+ * balancer to the survivor), SIGTERM stores before exiting, and a Redis restart is survived
+ * without restarting the instances.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,7 +18,9 @@ import type { TestServer } from './helpers/start-server.js';
 import { ConfigError, configWith, loadConfig } from '../src/config.js';
 import { silentLogger } from '../src/log.js';
 import { createServer } from '../src/server.js';
-import { connectPeer, createRoom, until, waitFor, type YjsPeer } from './helpers/yjs-peer.js';
+import { openPostgresStore } from '../src/scale/postgres-store.js';
+import * as Y from 'yjs';
+import { connectPeer, createRoom, entryText, until, waitFor, type YjsPeer } from './helpers/yjs-peer.js';
 
 let redis: TestRedis;
 let pgServer: TestPostgres;
@@ -175,6 +178,39 @@ describe('rooms shared across instances', () => {
     await reader.synced();
     await waitFor(reader.doc, () => all(reader), 10_000, 'every edit on a fresh instance');
   }, 90_000);
+
+  it('a shared instance stopped with SIGTERM exits 0 after storing its rooms', async () => {
+    await freshBackends();
+    const dir = mkdtempSync(path.join(tmpdir(), 'codex-scale-term-'));
+    dirs.push(dir);
+    const a = await startServerProcess(await freePort(), dir, { CODEX_REDIS_URL: backends.redisUrl, CODEX_DATABASE_URL: backends.databaseUrl });
+    children.push(a);
+    const room = await createRoom(a.url, { name: 'term', language: 'python' });
+    const p = peer(a.wsUrl, room.id, room.editorToken);
+    await p.synced();
+    p.text().insert(0, 'stored before SIGTERM\n');
+    // the server has it once a second provider sees it
+    const check = peer(a.wsUrl, room.id, room.viewerToken);
+    await check.synced();
+    await waitFor(check.doc, () => check.text().toString().startsWith('stored before SIGTERM'), 10_000, 'the edit on A');
+    const t0 = Date.now();
+    a.child.kill('SIGTERM');
+    expect(await a.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    // the final flush reached PostgreSQL itself
+    const store = await openPostgresStore({ connectionString: backends.databaseUrl });
+    try {
+      const stored = new Y.Doc();
+      for (const u of (await store.loadHistory(room.id)).updates) Y.applyUpdate(stored, u);
+      expect(entryText(stored).toString()).toMatch(/^stored before SIGTERM/);
+    } finally {
+      await store.close();
+    }
+    const b = await instance();
+    const reader = peer(b.wsUrl, room.id, room.viewerToken);
+    await reader.synced();
+    await waitFor(reader.doc, () => reader.text().toString().startsWith('stored before SIGTERM'), 10_000, 'the edit on B');
+  }, 60_000);
 
   it('survives a Redis restart without restarting the instances', async () => {
     await freshBackends();
