@@ -118,6 +118,25 @@ describe('run relay', () => {
     await next?.end();
   });
 
+  it('sends batches as one entry each; watchers get the frames one by one, in order, also on replay', async () => {
+    const room = freshRoom();
+    const [a, b] = [await instance('A'), await instance('B')];
+    for (const i of [a, b]) await i.relay.watch(room);
+    const drive = await a.relay.drive(room, 'r1');
+    const sent = runFrames('r1');
+    expect(await drive?.sendAll(sent.slice(0, 10))).toBe(true);
+    expect(await drive?.sendAll(sent.slice(10))).toBe(true);
+    await drive?.end();
+    await b.until((fs) => fs.length === sent.length, 'all frames');
+    expect(b.frames.map((f) => f.frame)).toEqual(sent);
+    expect(a.frames.map((f) => f.frame)).toEqual(sent);
+    expect(await a.cmd.xlen(`codex:room:{${room}}:exec`)).toBe(2);
+    // a late watcher replays the two entries as the same frames
+    const c = await instance('C');
+    await c.relay.watch(room);
+    expect(c.frames.map((f) => f.frame)).toEqual(sent);
+  });
+
   it('refuses a second run anywhere while one is going', async () => {
     const room = freshRoom();
     const [a, b] = [await instance('A'), await instance('B')];

@@ -25,8 +25,8 @@ export interface SharedRunInput {
 
 /** This instance driving a run. */
 export interface SharedDrive {
-  /** publishes a frame; false once the lease is lost */
-  send(frame: SharedFrame): Promise<boolean>;
+  /** publishes frames in order as one entry; false once the lease is lost */
+  sendAll(frames: readonly SharedFrame[]): Promise<boolean>;
   /** releases the lease after `done` */
   end(): Promise<void>;
 }
@@ -192,7 +192,7 @@ export interface RunMirror {
 export function createRunMirror(deps: RunMirrorDeps): RunMirror {
   const { sharing, rooms, log } = deps;
   const replayingRooms = new Set<string>();
-  const driven = new Map<string, { drive: SharedDrive; chain: Promise<unknown> }>();
+  const driven = new Map<string, { drive: SharedDrive; chain: Promise<unknown>; queue: SharedFrame[] }>();
 
   sharing.setHandlers({
     onFrame(roomId, frame) {
@@ -256,16 +256,24 @@ export function createRunMirror(deps: RunMirrorDeps): RunMirror {
         else run.stop(input.frame.signal, input.by);
       });
       if (!drive) return false;
-      driven.set(run.id, { drive, chain: Promise.resolve() });
+      driven.set(run.id, { drive, chain: Promise.resolve(), queue: [] });
       return true;
     },
     publish(runId, frame) {
       const d = driven.get(runId);
       if (!d) return;
-      // one after the other: the stream's order is the order every instance numbers them in
-      d.chain = d.chain.then(() => d.drive.send(frame)).catch((err: unknown) => {
-        log.warn({ run: runId, err: err instanceof Error ? err.message : String(err) }, 'could not relay a run frame');
-      });
+      // One publish at a time, so the stream's order is the order every instance numbers them in;
+      // frames produced while one is in flight go out together in the next (busy output).
+      d.queue.push(frame);
+      if (d.queue.length > 1) return; // a pump is scheduled and will take it
+      d.chain = d.chain
+        .then(async () => {
+          while (d.queue.length > 0) await d.drive.sendAll(takeBatch(d.queue));
+        })
+        .catch((err: unknown) => {
+          d.queue.length = 0;
+          log.warn({ run: runId, err: err instanceof Error ? err.message : String(err) }, 'could not relay run frames');
+        });
     },
     release(runId) {
       const d = driven.get(runId);
@@ -279,4 +287,19 @@ export function createRunMirror(deps: RunMirrorDeps): RunMirror {
       await Promise.all([...driven.values()].map((d) => d.chain));
     },
   };
+}
+
+/** Roughly this many bytes of output per relayed entry at most (one frame may exceed it alone). */
+const BATCH_BYTES = 256 * 1024;
+
+/** Takes frames from the head of `queue` up to about {@link BATCH_BYTES}. */
+function takeBatch(queue: SharedFrame[]): SharedFrame[] {
+  let bytes = 0;
+  let n = 0;
+  for (const f of queue) {
+    bytes += 128 + (f.type === 'data' ? f.data.length : 0);
+    if (n > 0 && bytes > BATCH_BYTES) break;
+    n++;
+  }
+  return queue.splice(0, n);
 }

@@ -11,23 +11,16 @@
  * with an older token than one already seen in the room (a driver that paused past its lease)
  * are dropped, so a stale driver cannot write after the run was ended.
  */
-import { STOP_SIGNALS, type DoneFrame, type NumberedFrame, type RunStarted, type SignalRequest, type StdinRequest } from '@codex/shared';
+import type { DoneFrame } from '@codex/shared';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
 import { holdLease, redisLease, roomLeaseKey, type HeldLease } from './lease.js';
 import { decodeEntry, roomStreamKey, type RedisRoomBus, type RoomBusMessage } from './room-bus.js';
 import { STREAM_START } from './stream-ids.js';
+import { decodeExecFrames, decodeInputEntry, encodeExecBatch, encodeExecEntry, type RelayedFrame, type RunInput } from './exec-entries.js';
 
-/** The frames of one run, as they travel between instances. */
-export type RelayedFrame = RunStarted | NumberedFrame | DoneFrame;
-
-/** Input for a run from a participant on any instance, on its way to the driver. */
-export interface RunInput {
-  run: string;
-  /** the participant's display name (for the stdin echo) */
-  by: string;
-  frame: StdinRequest | SignalRequest;
-}
+export type { RelayedFrame, RunInput } from './exec-entries.js';
+export { decodeExecEntry, decodeExecFrames, decodeInputEntry, encodeExecBatch, encodeExecEntry } from './exec-entries.js';
 
 /** Options of {@link createRunRelay}. */
 export interface RunRelayOptions {
@@ -55,6 +48,8 @@ export interface RunDrive {
   readonly token: number;
   /** publishes a frame of the run (and hands it to `onFrame` here); false once the lease is lost */
   send(frame: RelayedFrame): Promise<boolean>;
+  /** publishes several frames, in order, as one stream entry (fewer round trips for busy output) */
+  sendAll(frames: readonly RelayedFrame[]): Promise<boolean>;
   /** releases the lease (after sending `done`); idempotent */
   end(): Promise<void>;
 }
@@ -97,6 +92,7 @@ export function createRunRelay(opts: RunRelayOptions): RunRelay {
   const open = new Map<string, OpenRun>(); // room → its run not yet done
   const maxToken = new Map<string, number>(); // room → highest token seen: older ones are stale
   const driving = new Map<string, { held: HeldLease; run: string; onInput: (input: RunInput) => void }>();
+  const claiming = new Set<string>(); // rooms with a drive() under way on this instance
   const leaseOf = (room: string) => redisLease(redis, { key: roomLeaseKey(room, 'run'), owner: instanceId, ttlMs });
 
   /** Applies one frame to the watcher state; false if it is stale and must be dropped. */
@@ -114,10 +110,15 @@ export function createRunRelay(opts: RunRelayOptions): RunRelay {
   };
 
 
-  const publish = async (room: string, token: number, frame: RelayedFrame): Promise<void> => {
-    if (!track(room, token, frame)) return;
-    await bus.publish(room, 'exec', encodeExecEntry(token, frame));
-    if (watched.has(room)) onFrame(room, frame);
+  const publish = async (room: string, token: number, frame: RelayedFrame): Promise<void> => publishAll(room, token, [frame]);
+
+  /** One entry for all of `frames` (one frame: the plain `{token, frame}` form). */
+  const publishAll = async (room: string, token: number, frames: readonly RelayedFrame[]): Promise<void> => {
+    const kept = frames.filter((f) => track(room, token, f));
+    const [first] = kept;
+    if (first === undefined) return;
+    await bus.publish(room, 'exec', kept.length === 1 ? encodeExecEntry(token, first) : encodeExecBatch(token, kept));
+    if (watched.has(room)) for (const f of kept) onFrame(room, f);
   };
 
   /** Ends a run whose driver vanished, if this instance wins the lease to do so. */
@@ -147,8 +148,8 @@ export function createRunRelay(opts: RunRelayOptions): RunRelay {
     const entries = await redis.xrevrangeBuffer(roomStreamKey(room, 'exec'), '+', '-', 'COUNT', 100);
     for (const [id, fields] of entries) {
       const msg = decodeEntry(room, id.toString(), fields);
-      const entry = msg ? decodeExecEntry(msg.data) : undefined;
-      if (entry?.frame.type === 'done' && entry.frame.run === run) return true;
+      const entry = msg ? decodeExecFrames(msg.data) : undefined;
+      if (entry?.frames.some((f) => f.type === 'done' && f.run === run)) return true;
     }
     return false;
   };
@@ -180,12 +181,12 @@ export function createRunRelay(opts: RunRelayOptions): RunRelay {
       return;
     }
     if (!watched.has(msg.room)) return;
-    const parsed = decodeExecEntry(msg.data);
+    const parsed = decodeExecFrames(msg.data);
     if (!parsed) {
       log.warn({ room: msg.room, id: msg.id }, 'malformed exec entry skipped');
       return;
     }
-    if (track(msg.room, parsed.token, parsed.frame)) onFrame(msg.room, parsed.frame);
+    for (const frame of parsed.frames) if (track(msg.room, parsed.token, frame)) onFrame(msg.room, frame);
   };
 
   return {
@@ -215,11 +216,25 @@ export function createRunRelay(opts: RunRelayOptions): RunRelay {
       bus.leave(room);
     },
     async drive(room, run, onInput = () => undefined) {
-      if (open.has(room) || driving.has(room)) return null;
-      const held = await holdLease(leaseOf(room), (reason) => {
-        log.warn({ room, run, reason }, 'lost the run lease while driving');
-      });
-      if (!held) return null;
+      if (open.has(room) || driving.has(room) || claiming.has(room)) return null;
+      // one attempt per room at a time here: the lease is per instance, two calls would share it
+      claiming.add(room);
+      const take = (): Promise<HeldLease | null> =>
+        holdLease(leaseOf(room), (reason) => log.warn({ room, run, reason }, 'lost the run lease while driving'));
+      let taken: HeldLease | null;
+      try {
+        taken = await take();
+        // The last run's `done` can arrive here a moment before its writer releases the lease (it
+        // publishes, then releases): with no run known to be going, retry briefly instead of refusing.
+        for (let i = 1; !taken && i <= 4 && watched.has(room) && !open.has(room); i++) {
+          await new Promise((r) => setTimeout(r, 25 * i));
+          if (!open.has(room)) taken = await take();
+        }
+      } finally {
+        claiming.delete(room);
+      }
+      if (!taken) return null;
+      const held = taken;
       driving.set(room, { held, run, onInput });
       // input forwarded by other instances arrives on the exec stream: read it even if unwatched
       if (!watched.has(room)) await bus.join(room);
@@ -231,6 +246,11 @@ export function createRunRelay(opts: RunRelayOptions): RunRelay {
         async send(frame) {
           if (ended || !held.valid()) return false;
           await publish(room, held.token, frame);
+          return true;
+        },
+        async sendAll(frames) {
+          if (ended || !held.valid()) return false;
+          await publishAll(room, held.token, frames);
           return true;
         },
         async end() {
@@ -253,46 +273,4 @@ export function createRunRelay(opts: RunRelayOptions): RunRelay {
       driving.clear();
     },
   };
-}
-
-/** An exec stream entry's payload: the frame and the fencing token of whoever wrote it. */
-export function encodeExecEntry(token: number, frame: RelayedFrame): Buffer {
-  return Buffer.from(JSON.stringify({ token, frame }));
-}
-
-/** Parses an exec entry's payload; undefined if it is not `{token: number, frame: {type, run}}`. */
-export function decodeExecEntry(data: Buffer): { token: number; frame: RelayedFrame } | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(data.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { token, frame } = value as { token?: unknown; frame?: unknown };
-  if (typeof token !== 'number' || typeof frame !== 'object' || frame === null) return undefined;
-  const { type, run } = frame as { type?: unknown; run?: unknown };
-  if (typeof type !== 'string' || typeof run !== 'string') return undefined;
-  // frames are produced by our own instances (trusted peers); the shape check guards against garbage
-  return { token, frame: frame as RelayedFrame };
-}
-
-/** Parses a forwarded input entry (`{input: {run, by, frame}}`); undefined for anything else. */
-export function decodeInputEntry(data: Buffer): RunInput | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(data.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null || !('input' in value)) return undefined;
-  const input: unknown = value.input;
-  if (typeof input !== 'object' || input === null) return undefined;
-  const { run, by, frame } = input as { run?: unknown; by?: unknown; frame?: unknown };
-  if (typeof run !== 'string' || typeof by !== 'string' || typeof frame !== 'object' || frame === null) return undefined;
-  const f = frame as { type?: unknown; stream?: unknown; data?: unknown; signal?: unknown };
-  const stdin = f.type === 'data' && f.stream === 'stdin' && typeof f.data === 'string';
-  const signal = f.type === 'signal' && (STOP_SIGNALS as readonly unknown[]).includes(f.signal);
-  if (!stdin && !signal) return undefined;
-  return { run, by, frame: frame as RunInput['frame'] };
 }
