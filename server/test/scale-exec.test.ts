@@ -93,7 +93,7 @@ async function roomWith(httpUrl: string, wsUrl: string, program: string): Promis
 async function programOn(wsUrl: string, room: CreatedRoom, program: string): Promise<YjsPeer> {
   const reader = peer(wsUrl, room, room.viewerToken);
   await reader.synced();
-  await waitFor(reader.doc, () => entryText(reader.doc).toString() === program, 10_000, 'the program on that instance');
+  await waitFor(reader.doc, () => entryText(reader.doc).toString() === program, 20_000, 'the program on that instance');
   return reader;
 }
 

@@ -101,7 +101,7 @@ describe('rooms shared across instances', () => {
     expect(pb.text().toString()).toBe(pa.text().toString());
 
     pa.text().insert(0, '# from A\n');
-    await waitFor(pb.doc, () => pb.text().toString().startsWith('# from A\n'), 10_000, 'A’s edit on B');
+    await waitFor(pb.doc, () => pb.text().toString().startsWith('# from A\n'), 20_000, 'A’s edit on B');
     pb.text().insert(pb.text().length, '# from B\n');
     await waitFor(pa.doc, () => pa.text().toString().endsWith('# from B\n'), 10_000, 'B’s edit on A');
     expect(pa.text().toString()).toBe(pb.text().toString());
