@@ -17,12 +17,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, startBackends } from './scale-backends.mjs';
+import { relayThroughput } from './scale-relay.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const QUICK = process.env.BENCH_QUICK === '1';
 const READERS = (process.env.BENCH_READERS ?? (QUICK ? '10' : '10,100')).split(',').map(Number);
 const UPDATES = QUICK ? 50 : 100; // per round, one every 20 ms
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
+const RELAY_LINES = QUICK ? 2_000 : 10_000;
 const INTERVAL_MS = 20;
 const READER_WORKERS = 4;
 const problems = [];
@@ -192,6 +194,11 @@ try {
 } finally {
   for (const w of workers) w.kill();
   await Promise.all(started.flatMap((c) => c.instances.map((i) => i.stop())));
+}
+let relay;
+try {
+  relay = await relayThroughput(backends.redisUrl, RELAY_LINES);
+} finally {
   await backends.stop();
 }
 
@@ -239,6 +246,8 @@ for (const n of READERS) {
 }
 console.log(`\n"two: same" = readers on the writer's instance, "two: other" = readers on the other instance (cross-instance).`);
 console.log(`CPU / update: CPU time of the configuration's CodeX processes${rPid ? ' (plus redis-server for the shared ones)' : ''} during the writing and a 1.5 s drain, divided by the updates; PostgreSQL's CPU is not counted.`);
+console.log(`\nrun output across instances (${RELAY_LINES} lines, driver → Redis → watcher, until done arrived):`);
+console.log(`  batched, as the exec channel relays: ${relay.batched.toFixed(0)} ms; one frame per entry (reference): ${relay.single.toFixed(0)} ms; ${(relay.single / relay.batched).toFixed(1)}× faster`);
 console.log(`goal (cross-instance p99 ≤ 2 × single-instance p99): ${goalMet ? 'met' : 'NOT met'} on the pooled p99, ${goalMetRounds ? 'met' : 'NOT met'} on the median of the rounds' p99`);
 if (problems.length > 0) {
   console.error(`\nFAILED: loss or divergence\n  ${problems.join('\n  ')}`);
