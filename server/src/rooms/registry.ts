@@ -6,15 +6,15 @@
  * shared across instances (`shared` option) a loaded room holds a replica instead, whose
  * persister stores it (scale/shared-rooms.ts).
  */
-import { randomBytes } from 'node:crypto';
-import * as Y from 'yjs';
+import type * as Y from 'yjs';
 import type { Awareness } from 'y-protocols/awareness';
-import { DOC_KEYS, FILE_KEYS, ROOM_KEYS, isRoomId, type Role, type RoomInfo } from '@codex/shared';
+import { isRoomId, type Role, type RoomInfo } from '@codex/shared';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { newRoomId, newRoomTokens, roleForToken } from './access.js';
 import { Room } from './room.js';
-import { starterFile, type RoomLanguage } from './starter-files.js';
+import { initialState } from './room-template.js';
+import type { RoomLanguage } from './starter-files.js';
 import type { PendingUpdate, RoomRecord, RoomStore } from './store/store.js';
 
 /** Rejection of `withDoc` (and loads) for a room that does not exist. */
@@ -296,27 +296,4 @@ export class RoomRegistry {
     this.unloading.set(room.id, p);
     return p;
   }
-}
-
-/** The first document state of a new room: one starter file, set as the entry. */
-function initialState(name: string, language: RoomLanguage): Uint8Array {
-  const doc = new Y.Doc();
-  const starter = starterFile(language);
-  const fileId = randomBytes(9).toString('base64url');
-  doc.transact(() => {
-    const file = new Y.Map<unknown>();
-    file.set(FILE_KEYS.name, starter.name);
-    file.set(FILE_KEYS.text, new Y.Text(starter.text));
-    doc.getMap(DOC_KEYS.files).set(fileId, file);
-    const meta = doc.getMap(DOC_KEYS.room);
-    meta.set(ROOM_KEYS.language, language);
-    meta.set(ROOM_KEYS.version, '*');
-    meta.set(ROOM_KEYS.entry, fileId);
-    meta.set(ROOM_KEYS.name, name);
-    meta.set(ROOM_KEYS.viewersCanRun, false);
-    doc.getArray(DOC_KEYS.runs);
-  });
-  const state = Y.encodeStateAsUpdate(doc);
-  doc.destroy();
-  return state;
 }
