@@ -133,3 +133,21 @@ describe('participants and connection', () => {
     expect(screen.getByRole('status').textContent).toMatch(/Offline: 3 edits waiting/);
   });
 });
+
+describe('run history', () => {
+  it('lists runs newest first with result, time and an output excerpt', async () => {
+    const { default: RunHistory } = await import('../src/lib/exec/RunHistory.svelte');
+    render(RunHistory, {
+      props: {
+        runs: [
+          { run: 'r2', by: 'Bo', language: 'python', version: '3.11.2', startedAt: '2026-01-01T10:01:00Z', wall_ms: 3000, code: null, signal: 'SIGKILL', status: 'TO', message: null, output: '' },
+          { run: 'r1', by: 'Ana', language: 'python', version: '3.11.2', startedAt: '2026-01-01T10:00:00Z', wall_ms: 84, code: 0, signal: null, status: null, message: null, output: '\x1b[32mhi\x1b[0m\n' },
+        ],
+      },
+    });
+    const rows = screen.getAllByRole('row').slice(1);
+    expect(rows[0]?.textContent).toMatch(/Bo.*stopped \(SIGKILL\).*3\.0 s.*none/);
+    expect(rows[1]?.textContent).toMatch(/Ana.*exit 0.*84 ms/);
+    expect(rows[1]?.querySelector('pre')?.textContent).toBe('hi\n');
+  });
+});

@@ -44,7 +44,8 @@ export function openExecSocket(o: ExecSocketOptions): ExecSocket {
   const url = (): string => {
     // No `since`: the server replays the current run from seq 0 and the reducer drops what it has seen,
     // which stays right even when a new run began while this socket was away.
-    const q = new URLSearchParams({ token: o.token, name });
+    // `hello=1` asks for the hello frame (role, canRun), an opt-in addition to the contract's frames.
+    const q = new URLSearchParams({ token: o.token, name, hello: '1' });
     return `${o.base}/api/exec/${encodeURIComponent(o.roomId)}?${q.toString()}`;
   };
 
