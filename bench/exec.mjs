@@ -202,7 +202,7 @@ async function main() {
       await fetch(`${base}/api/rooms`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ language: 'python' }) })
     ).json();
     await setProgram(wsBase, created, program(mb));
-    const q = (token, name) => `/api/exec/${created.id}?token=${token}&name=${name}`;
+    const q = (token, name) => `/api/exec/${created.id}?token=${token}&name=${name}&hello=1`;
 
     // watchers spread across workers
     const per = workers.map((_, i) => Math.floor(watchers / workerCount) + (i < watchers % workerCount ? 1 : 0));

@@ -156,6 +156,12 @@ describe('one run, every participant', () => {
     await late.waitFor((f) => f.type === 'data' && f.data.includes('line 2'));
     const skip = join(room, room.viewerToken, 'Skip', 2);
     await skip.waitFor((f) => f.type === 'data' && f.data.includes('line 2'));
+    // A contract-only client (no `hello=1`) first receives the run's `run` frame, then seq 0, 1, ...
+    const plain = connectExec(t.wsUrl, room.id, room.viewerToken, { name: 'Plain', hello: false });
+    open.push(plain);
+    await plain.waitFor((f) => f.type === 'data' && f.data.includes('line 2'));
+    expect(plain.frames[0]).toEqual(runFrame);
+    expect(plain.frames.slice(1, 4).map((f) => ('seq' in f ? f.seq : null))).toEqual([0, 1, 2]);
 
     owner.send({ type: 'data', stream: 'stdin', data: 'Ann\n' });
     await Promise.all([owner.done(), late.done(), skip.done()]);

@@ -154,7 +154,7 @@ export function createExecChannel(deps: ExecChannelDeps, tuning: ExecTuning = DE
       .catch((err: unknown) => log.error({ err, room: room.id }, 'exec frame failed'));
   }
 
-  async function onConnection(ws: WebSocket, roomId: string, token: string, name: string, since: number): Promise<void> {
+  async function onConnection(ws: WebSocket, roomId: string, token: string, name: string, since: number, wantsHello: boolean): Promise<void> {
     const early: [RawData, boolean][] = [];
     const queueEarly = (d: RawData, b: boolean): void => void early.push([d, b]);
     ws.on('message', queueEarly);
@@ -189,8 +189,11 @@ export function createExecChannel(deps: ExecChannelDeps, tuning: ExecTuning = DE
     const r = room;
     r.members.add(m);
     const session = r.current ?? r.last;
-    const hello: HelloFrame = { type: 'hello', role, name, canRun, run: session?.id ?? null };
-    ws.send(encodeFrame(hello), { binary: false });
+    // Opt-in (`hello=1`): the contract says a late joiner's first frame is the run's `run` frame.
+    if (wantsHello) {
+      const hello: HelloFrame = { type: 'hello', role, name, canRun, run: session?.id ?? null };
+      ws.send(encodeFrame(hello), { binary: false });
+    }
     // while a shared room's past runs are replayed from Redis, joiners are attached once it is done
     if (!mirror?.replaying(roomId)) session?.attach(m, since);
 
@@ -224,8 +227,9 @@ export function createExecChannel(deps: ExecChannelDeps, tuning: ExecTuning = DE
       const name = displayName(url.searchParams.get('name'));
       const sinceRaw = Number(url.searchParams.get('since') ?? '0');
       const since = Number.isFinite(sinceRaw) && sinceRaw > 0 ? Math.floor(sinceRaw) : 0;
+      const wantsHello = url.searchParams.get('hello') === '1';
       wss.handleUpgrade(req, socket, head, (ws) => {
-        void onConnection(ws, roomId, token, name, since).catch((err: unknown) => {
+        void onConnection(ws, roomId, token, name, since, wantsHello).catch((err: unknown) => {
           log.error({ err, room: roomId }, 'exec connection failed');
           ws.terminate();
         });

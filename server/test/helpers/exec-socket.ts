@@ -26,8 +26,15 @@ export interface ExecClient {
 }
 
 /** Connects a participant to `roomId` with `token`. */
-export function connectExec(wsUrl: string, roomId: string, token: string, opts: { name?: string; since?: number } = {}): ExecClient {
+export function connectExec(
+  wsUrl: string,
+  roomId: string,
+  token: string,
+  opts: { name?: string; since?: number; hello?: boolean } = {},
+): ExecClient {
   const q = new URLSearchParams({ token });
+  // Tests ask for the `hello` frame (an opt-in addition to the contract) to know when they are joined.
+  if (opts.hello ?? true) q.set('hello', '1');
   if (opts.name !== undefined) q.set('name', opts.name);
   if (opts.since !== undefined) q.set('since', String(opts.since));
   const ws = new WebSocket(`${wsUrl}/api/exec/${encodeURIComponent(roomId)}?${q}`);
