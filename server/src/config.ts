@@ -36,6 +36,10 @@ export const OPTIONS = {
     doc: 'base URL(s) of real Piston instances, comma-separated; unset: the embedded engine runs in-process',
     parse: p.urlList,
   }),
+  trustProxy: opt({
+    env: ['CODEX_TRUST_PROXY'], default: false,
+    doc: 'behind one load balancer: take the client address for per-address limits from X-Forwarded-For', parse: p.bool,
+  }),
   maxMessageBytes: opt({ env: ['CODEX_MAX_MESSAGE_BYTES'], default: 16 * 1024 ** 2, doc: 'largest WebSocket message a client may send', parse: p.bytes() }),
   maxDocBytes: opt({ env: ['CODEX_MAX_DOC_BYTES'], default: 8 * 1024 ** 2, doc: 'largest encoded size of a room document', parse: p.bytes() }),
   maxPeersPerRoom: opt({ env: ['CODEX_MAX_PEERS_PER_ROOM'], default: 500, doc: 'most connections to one room', parse: p.int(1) }),

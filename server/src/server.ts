@@ -91,6 +91,7 @@ export async function createServer(config: Config, deps: ServerDeps): Promise<Co
 
   const app = createApp({
     log,
+    proxy: config.trustProxy,
     routers: [healthRoutes(metrics, readiness), roomRoutes(rooms, config), exec.router],
     fallback: staticClient(deps.clientDir ?? DEFAULT_CLIENT_DIR),
   });

@@ -252,6 +252,8 @@ describe('docker-compose.yml profile scale', () => {
       expect(config.pistonUrls).toEqual(['http://piston:2000']);
       expect(config.host).toBe('0.0.0.0');
       expect(config.port).toBe(3000);
+      // behind lb, per-address limits must count the forwarded client, not lb
+      expect(config.trustProxy).toBe(true);
       expect(r.ports, 'replicas are reached through lb only').toBeUndefined();
       const deps = obj(r.depends_on, 'depends_on');
       for (const d of ['redis', 'postgres', 'piston']) expect(obj(deps[d], d).condition).toBe('service_healthy');

@@ -16,7 +16,8 @@ export interface AppDeps {
 
 /** Builds the Koa app. */
 export function createApp(deps: AppDeps): Koa {
-  const app = new Koa({ proxy: deps.proxy ?? false });
+  // maxIpsCount 1: ctx.ip is the X-Forwarded-For entry the nearest proxy added (see client-address.ts).
+  const app = new Koa({ proxy: deps.proxy ?? false, maxIpsCount: 1 });
   app.silent = true; // errors are logged by errorMiddleware, once
   app.use(errorMiddleware(deps.log));
   app.use(async (ctx, next) => {

@@ -12,6 +12,7 @@ import { startHeartbeat, type Heartbeat } from '../ws/heartbeat.js';
 import type { UpgradeRoute } from '../ws/upgrade.js';
 import type { RoomRegistry } from './registry.js';
 import type { Room } from './room.js';
+import { clientAddress } from '../http/client-address.js';
 import { SyncConnection, closeWith } from './yjs-sync.js';
 
 /** Caps and timings of the sync endpoint (from Config). */
@@ -21,6 +22,8 @@ export interface SyncRouteOptions {
   maxPeersPerRoom: number;
   maxRoomsPerAddress: number;
   heartbeatMs: number;
+  /** read the client address from X-Forwarded-For (behind one load balancer) */
+  trustProxy: boolean;
 }
 
 /** The endpoint plus what shutdown needs. */
@@ -75,7 +78,7 @@ export function syncRoute(registry: RoomRegistry, opts: SyncRouteOptions, metric
     // Room ids are URL-safe; anything needing decoding (or failing to decode) is simply unknown.
     const roomId = rest.replace(/\/+$/, '');
     const token = url.searchParams.get('token');
-    const address = req.socket.remoteAddress ?? 'unknown';
+    const address = clientAddress(req, opts.trustProxy);
     if (!accepting) return accept(req, socket, head, (ws) => closeWith(ws, 'goingAway', metrics));
     const role = await registry.authorize(roomId, token);
     if (role === 'not-found') return accept(req, socket, head, (ws) => closeWith(ws, 'notFound', metrics));
