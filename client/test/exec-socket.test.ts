@@ -62,7 +62,7 @@ describe('run session over a real socket', () => {
     const srv = await fakeExecServer();
     const s = session(srv.base);
     const first = await srv.nth(1);
-    expect(first.url).toBe('/api/exec/room123?token=tok&name=Ana');
+    expect(first.url).toBe('/api/exec/room123?token=tok&name=Ana&hello=1');
     await until(() => get(s.link) === 'open');
     expect(s.run('python', '*')).toBeNull();
     await until(() => first.got.length === 1);
