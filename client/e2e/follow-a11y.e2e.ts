@@ -95,7 +95,7 @@ describe('follow mode and keyboard use', () => {
     // And from the terminal, where xterm handles keys itself.
     await page.click('[data-testid=terminal]');
     await page.keyboard.press('Control+Enter');
-    await expect.poll(() => page.locator('.history summary').textContent(), { timeout: 30_000 }).toMatch(/\(2\)/);
+    await expect.poll(() => page.locator('.history > summary').textContent(), { timeout: 30_000 }).toMatch(/\(2\)/);
     await page.context().close();
   });
 

@@ -62,7 +62,7 @@ describe('shared run in the browser', () => {
     // The screen-reader log carries the output as text.
     expect(await ana.textContent('[data-testid=output-log]')).toContain('Hello, Bo!');
     // The run history (from the document's runs array) lists it for both.
-    await expect.poll(() => bo.textContent('.history summary'), { timeout: 15_000 }).toMatch(/\(1\)/);
+    await expect.poll(() => bo.textContent('.history > summary'), { timeout: 15_000 }).toMatch(/\(1\)/);
 
     // Bo's cursor in the shot, with its label.
     await bo.click('.cm-content');
