@@ -3,21 +3,14 @@
 // BENCH_REDIS_URL / BENCH_DATABASE_URL use existing servers instead.
 import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { freePort } from './lib.mjs';
 
 const REDIS_SERVER = process.env.CODEX_TEST_REDIS_SERVER ?? '/usr/bin/redis-server';
 const PG_BIN = process.env.CODEX_TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 
-/** A free port on 127.0.0.1. */
-export const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
+export { freePort } from './lib.mjs';
 
 /** Spawns and resolves once the output matches `ready`. */
 function spawnReady(cmd, args, ready, opts = {}) {

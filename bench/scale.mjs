@@ -11,15 +11,14 @@
 //                 half on B; B's readers are the cross-instance ones
 // Goal: cross-instance p99 ≤ 2 × single-instance p99. Exits 1 on loss or divergence.
 // Env: BENCH_QUICK=1 (short run), BENCH_READERS=10,100 (reader counts), BENCH_ROUNDS=3.
-import { fork, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { freePort, startBackends } from './scale-backends.mjs';
+import { ROOT, cpuMs, freePort, pct, sleep, startWorkers } from './lib.mjs';
+import { startBackends } from './scale-backends.mjs';
 import { relayThroughput } from './scale-relay.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const QUICK = process.env.BENCH_QUICK === '1';
 const READERS = (process.env.BENCH_READERS ?? (QUICK ? '10' : '10,100')).split(',').map(Number);
 const UPDATES = QUICK ? 50 : 100; // per round, one every 20 ms
@@ -29,20 +28,6 @@ const INTERVAL_MS = 20;
 const READER_WORKERS = 4;
 const problems = [];
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** CPU ms of every thread of `pid` (schedstat, ns resolution). */
-function cpuMs(pid) {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // thread ended meanwhile
-    }
-  }
-  return ns / 1e6;
-}
 const cpuOf = (pids) => pids.reduce((s, p) => s + cpuMs(p), 0);
 
 /** A redis-server pid listening on the URL's port, if it runs on this machine (for its CPU). */
@@ -93,36 +78,6 @@ async function startInstance(env) {
     },
   };
 }
-
-function startWorkers(n) {
-  return Promise.all(
-    Array.from({ length: n }, () => {
-      const w = fork(path.join(ROOT, 'bench/sync-worker.mjs'), { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      const waiting = new Map();
-      let next = 0;
-      w.on('message', (m) => {
-        if (m.ready) return;
-        const p = waiting.get(m.id);
-        waiting.delete(m.id);
-        if (m.ok) p.resolve(m);
-        else p.reject(new Error(m.error));
-      });
-      const call = (cmd, args = {}) =>
-        new Promise((resolve, reject) => {
-          const id = next++;
-          waiting.set(id, { resolve, reject });
-          w.send({ id, cmd, ...args });
-        });
-      return new Promise((resolve) => w.once('message', () => resolve({ call, kill: () => w.kill() })));
-    }),
-  );
-}
-
-const pct = (xs, p) => {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
 
 /**
  * One fan-out: a writer on instances[0], `readers` providers spread over the instances (reader

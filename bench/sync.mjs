@@ -4,15 +4,13 @@
 // Prints both side by side with the ratio (CodeX / classic); exits 1 on divergence or loss.
 // Env: BENCH_QUICK=1 for a short smoke run; BENCH_ONLY=a,b,c,d to run some scenarios;
 // BENCH_READERS=1,10 to pick the fan-out sizes.
-import { fork, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import net from 'node:net';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as Y from 'yjs';
+import { ROOT, freePort, median, pct, procStats, sleep, startWorkers, waitHttp } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const QUICK = process.env.BENCH_QUICK === '1';
 const READER_COUNTS = process.env.BENCH_READERS ? process.env.BENCH_READERS.split(',').map(Number) : QUICK ? [1, 10] : [1, 10, 100, 300];
 const FANOUT_UPDATES = QUICK ? 50 : 150; // every 20 ms: 3 s of typing
@@ -23,42 +21,6 @@ const IDLE_ROOMS = QUICK ? 50 : 1000;
 const WORKERS = 4;
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'a,b,c,d').split(','));
 const problems = [];
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-
-/** CPU time of every thread of `pid` in ms (schedstat: nanoseconds, unlike the 10 ms ticks of /proc/pid/stat) and RSS. */
-function procStats(pid) {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // thread ended meanwhile
-    }
-  }
-  const cpuMs = ns / 1e6;
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
-  return { cpuMs, rss };
-}
-
-async function waitHttp(url) {
-  for (let i = 0; i < 400; i++) {
-    try {
-      await fetch(url);
-      return;
-    } catch {
-      await sleep(50);
-    }
-  }
-  throw new Error(`${url} never answered`);
-}
 
 /** The two servers under test, with how to make a room and address its peers. */
 async function startCodex() {
@@ -128,38 +90,6 @@ async function idleRate(server, ms = 2000) {
   await sleep(ms);
   return (procStats(server.child.pid).cpuMs - a) / ms;
 }
-
-/** Worker processes holding the providers. */
-function startWorkers(n) {
-  return Promise.all(
-    Array.from({ length: n }, () => {
-      const w = fork(path.join(ROOT, 'bench/sync-worker.mjs'), { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      const waiting = new Map();
-      let next = 0;
-      w.on('message', (m) => {
-        if (m.ready) return;
-        const p = waiting.get(m.id);
-        waiting.delete(m.id);
-        if (m.ok) p.resolve(m);
-        else p.reject(new Error(m.error));
-      });
-      const call = (cmd, args = {}) =>
-        new Promise((resolve, reject) => {
-          const id = next++;
-          waiting.set(id, { resolve, reject });
-          w.send({ id, cmd, ...args });
-        });
-      return new Promise((resolve) => w.once('message', () => resolve({ call, kill: () => w.kill() })));
-    }),
-  );
-}
-
-const pct = (xs, p) => {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
-const median = (xs) => pct(xs, 50);
 
 function checkConverged(label, reports) {
   const byRoom = new Map();
