@@ -215,11 +215,14 @@ export class Engine {
         this.active.delete(j);
       }
       this.toPrepare.add(slot);
-      // after this answer is on its way (spawning forks the server)
-      setImmediate(() => {
+      // The slot (its uid and cgroups) is reused only once the job's sandboxes have ended entirely;
+      // that is after the answer, which no longer waits for namespace teardown (stub.ts). And after
+      // this answer is on its way in any case (spawning forks the server).
+      const ended = job ? job.gone() : Promise.resolve();
+      void ended.catch(() => undefined).then(() => setImmediate(() => {
         this.queue.release(slot);
         this.settle();
-      });
+      }));
     }
   }
 

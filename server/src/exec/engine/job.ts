@@ -50,6 +50,8 @@ export class Job {
   private cancelled = false;
   /** sandboxes made for this job and not started yet */
   private readonly pending = new Set<Promise<Zygote>>();
+  /** resolve once each sandbox this job used or discarded has ended entirely */
+  private readonly ends: Promise<unknown>[] = [];
 
   constructor(
     private readonly spec: JobSpec,
@@ -134,8 +136,17 @@ export class Job {
   cancel(): void {
     this.cancelled = true;
     this.current?.signal('SIGKILL');
-    for (const z of this.pending) void z.then((zy) => zy.discard(), () => undefined);
+    for (const z of this.pending) this.ends.push(z.then((zy) => zy.discard(), () => undefined));
     this.pending.clear();
+  }
+
+  /**
+   * Resolves once every sandbox of the job has ended, bwrap and namespaces included. The answer does
+   * not wait for this (the job's processes are gone before it), but reusing the slot's uid and
+   * cgroups does.
+   */
+  async gone(): Promise<void> {
+    await Promise.all(this.ends);
   }
 
   /** Kills whatever is left and removes the job directory. */
@@ -162,6 +173,7 @@ export class Job {
       fileSize: l.max_file_size, addressSpace: rt.addressSpaceLimit,
     });
     this.current = proc;
+    this.ends.push(proc.gone);
     if (this.cancelled) proc.signal('SIGKILL');
     this.events?.stage(stage);
     const out = { stdout: '', stderr: '', output: '' };
@@ -219,6 +231,11 @@ export class Job {
     const cpuKill = limits.cpuTime > 0 && (bwrapCode === 128 + (osConstants.signals.SIGXCPU)
       || (bwrapCode === 137 && stats.cpuMs !== undefined && stats.cpuMs >= limits.cpuTime));
     const reason = this.killReason as { signal: string; status: StageStatus; message: string } | null;
+    if (exit.sandboxError) {
+      // bubblewrap's own complaint, as the job's stderr would have shown it
+      result.stderr += exit.sandboxError;
+      result.output += exit.sandboxError;
+    }
     if (reason) Object.assign(result, reason);
     else if (cpuKill) Object.assign(result, { signal: 'SIGKILL', status: 'TO', message: 'Time limit exceeded' });
     else if (stats.oomKilled) Object.assign(result, { signal: 'SIGKILL', status: 'SG', message: 'Memory limit exceeded' });

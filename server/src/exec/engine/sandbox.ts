@@ -33,7 +33,14 @@ export interface SandboxLimits {
 export interface SandboxExit {
   code: number | null;
   signal: string | null;
+  /** bubblewrap's own complaint (its stderr) when the sandbox failed before the program ended */
+  sandboxError?: string;
 }
+
+/** The job's stdio inside a prepared sandbox: fds 7, 8, 9 of bwrap (not its 0, 1, 2, see prepare). */
+const JOB_STDIN = 7;
+const JOB_STDOUT = 8;
+const JOB_STDERR = 9;
 
 /** A running stage. */
 export interface SandboxProcess {
@@ -43,6 +50,8 @@ export interface SandboxProcess {
   /** delivers `signal` to every process of the job (SIGKILL: ends the whole namespace) */
   signal(signal: NodeJS.Signals): void;
   readonly exited: Promise<SandboxExit>;
+  /** every process of the sandbox (bwrap included) has ended; after `exited`, possibly later */
+  readonly gone: Promise<void>;
   /** resource use, once exited */
   stats(): Promise<CgroupStats>;
 }
@@ -123,8 +132,8 @@ export class Sandbox {
   /**
    * A sandbox made ahead of time for one stage of a job in `hostDir`: namespaces, mounts, uid and
    * cgroups are all set up (the cgroup move costs an RCU grace period, ~10 ms, off the job's critical
-   * path), and a bash stub waits for the command; `start` hands it over, and the stub sets the
-   * rlimits and environment and execs the program, so no extra process runs per job.
+   * path), and the stub (stub.ts) waits for the command; `start` hands it over, and the stub sets the
+   * rlimits and environment and starts the program on the job's stdio (fds 7–9).
    */
   async prepare(slot: number, hostDir: string, jobId: string): Promise<Zygote> {
     if (this.opts.unsafe) return new DirectZygote(this, slot, hostDir, jobId);
@@ -141,15 +150,20 @@ export class Sandbox {
     ];
     // a fresh open per spawn: bwrap reads the program from its own file offset
     const seccomp = this.opts.seccompFile ? await open(this.opts.seccompFile, 'r') : null;
+    // The job's stdio are fds 7–9, not bwrap's 0–2: bwrap's monitor process (outside the namespaces)
+    // closes every fd but its own stdio, and it exits only after the namespaces are torn down (an RCU
+    // grace period for the mount namespace, ~5 ms). Given bwrap's stdio, the job's end of output
+    // would wait for that teardown; this way it comes when the job's last process is gone.
     const child = spawn('/usr/bin/bwrap', argv, {
       cwd: '/', env: {},
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', seccomp ? seccomp.fd : 'ignore', 'pipe'],
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe', seccomp ? seccomp.fd : 'ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
       ...(uid !== undefined ? { uid, gid: uid } : {}),
     });
     void seccomp?.close();
     // a job that dies early resets its pipes: never let that become an uncaught error
     for (const io of child.stdio) (io as Readable | Writable | null)?.on('error', () => undefined);
-    const exited = exitOf(child);
+    const gone = exitOf(child);
+    const exited = jobExit(child, gone);
     // preparing runs at low priority so running jobs keep the cores; the job itself gets normal priority
     // back in start() (lowering a nice value needs root, hence only as root)
     const renice = this.opts.uidBase !== null;
@@ -159,31 +173,39 @@ export class Sandbox {
     if (renice && initPid !== undefined) setNice(initPid, 19);
     if (initPid !== undefined && cg) await cg.enter(slot, initPid).catch(() => undefined);
     (child.stdio[4] as Writable | null)?.end('x');
-    const proc = this.process(child, exited, initPid, slot);
+    const io = child.stdio as unknown as (Readable | Writable | null)[];
+    const proc = this.process(child, exited, gone, initPid, slot, {
+      stdin: io[JOB_STDIN] as Writable, stdout: io[JOB_STDOUT] as Readable, stderr: io[JOB_STDERR] as Readable,
+    });
     if (initPid === undefined) proc.signal('SIGKILL');
     return {
       start: async (command, env, limits) => {
         if (renice && initPid !== undefined) setNice(initPid, 0);
         if (cg) await cg.prepare(slot, limits.memory, limits.processes);
         const fields = [...this.rlimits(limits, uid !== undefined), '--', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), '--', ...command];
-        (child.stdio as unknown as (Writable | null)[])[6]?.end(`${fields.join('\0')}\0`);
+        (io[6] as Writable | null)?.end(`${fields.join('\0')}\0`);
         return proc;
       },
       discard: async () => {
         proc.signal('SIGKILL');
-        await exited;
+        await gone;
       },
     };
   }
 
-  private process(child: ChildProcess, exited: Promise<SandboxExit>, initPid: number | undefined, slot: number): SandboxProcess {
+  private process(
+    child: ChildProcess, exited: Promise<SandboxExit>, gone: Promise<SandboxExit>, initPid: number | undefined, slot: number,
+    stdio: { stdin: Writable; stdout: Readable; stderr: Readable },
+  ): SandboxProcess {
     const cg = this.opts.cgroups;
+    // once bwrap is gone its init's pid may belong to someone else: never signal it then
+    let over = false;
+    const goneP = gone.then(() => { over = true; });
     return {
-      stdin: child.stdin as Writable,
-      stdout: child.stdout as Readable,
-      stderr: child.stderr as Readable,
+      ...stdio,
       exited,
-      signal: (sig) => signalJob(child, initPid, sig, this.opts.unsafe),
+      gone: goneP,
+      signal: (sig) => { if (!over) signalJob(child, initPid, sig, this.opts.unsafe); },
       stats: async () => (cg ? cg.stats(slot) : { cpuMs: undefined, memoryBytes: null, oomKilled: false }),
     };
   }
@@ -200,7 +222,9 @@ export class Sandbox {
     for (const io of child.stdio) (io as Readable | Writable | null)?.on('error', () => undefined);
     const exited = exitOf(child);
     if (child.pid !== undefined && cg) await cg.enter(slot, child.pid).catch(() => undefined);
-    return this.process(child, exited, undefined, slot);
+    return this.process(child, exited, exited, undefined, slot, {
+      stdin: child.stdin as Writable, stdout: child.stdout as Readable, stderr: child.stderr as Readable,
+    });
   }
 }
 
@@ -233,6 +257,33 @@ function exitOf(child: ChildProcess): Promise<SandboxExit> {
   return new Promise<SandboxExit>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
     child.once('error', () => resolve({ code: null, signal: null }));
+  });
+}
+
+/**
+ * How the job's program ended: the status the stub reports on fd 6 once the program and every other
+ * process of the namespace have been killed and reaped (stub.ts), so the answer need not wait for
+ * the namespaces' teardown. Without a report (killed sandbox, bash stub, bwrap failure) it is bwrap's
+ * own exit, with bwrap's complaint if it printed one.
+ */
+function jobExit(child: ChildProcess, gone: Promise<SandboxExit>): Promise<SandboxExit> {
+  const io = child.stdio as unknown as (Readable | null)[];
+  const status = io[6] ?? null;
+  const complaint = io[2] ?? null;
+  let reported = '';
+  let err = '';
+  complaint?.on('data', (d: Buffer) => { err += d.toString(); });
+  const complaintDone = complaint ? once(complaint, 'close').catch(() => undefined) : Promise.resolve();
+  return new Promise<SandboxExit>((resolve) => {
+    status?.on('data', (d: Buffer) => {
+      reported += d.toString();
+      const m = /^(\d+)\n/.exec(reported);
+      if (m) resolve({ code: Number(m[1]), signal: null });
+    });
+    void gone.then(async (exit) => {
+      await Promise.race([complaintDone, new Promise((r) => setTimeout(r, 1000))]);
+      resolve(err.trim() ? { ...exit, sandboxError: err } : exit);
+    });
   });
 }
 
@@ -301,7 +352,8 @@ export async function trySandbox(sandbox: Sandbox, hostDir: string): Promise<str
   const exit = await sp.exited;
   clearTimeout(timer);
   await Promise.race([closed, new Promise((r) => setTimeout(r, 1000))]);
-  return exit.code === 0 ? null : err.trim() || `exit ${exit.code ?? exit.signal ?? '?'}`;
+  if (exit.code === 0) return null;
+  return `${exit.sandboxError ?? ''}${err}`.trim() || `exit ${exit.code ?? exit.signal ?? '?'}`;
 }
 
 /** Whether bubblewrap is installed. */

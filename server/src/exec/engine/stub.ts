@@ -1,8 +1,10 @@
 /**
  * The stub a prepared sandbox runs as its pid 1 while it waits for its job (see Sandbox.prepare): it
  * reads NUL-separated fields from fd 6 — `name=soft:hard` rlimits (bytes, seconds), `--`, `K=V`
- * environment entries, `--`, the command — closes the engine's descriptors, starts the command and
- * waits for it, reporting a signal death as 128+N like bubblewrap's own init (and Piston's bash). A tiny C program compiled at engine start (≈0.3 ms to start), or a bash
+ * environment entries, `--`, the command — closes the engine's descriptors, starts the command on
+ * the job's stdio (fds 7, 8, 9) and waits for it, reporting a signal death as 128+N like bubblewrap's
+ * own init (and Piston's bash); the C stub also writes that status back on fd 6 once the job's last
+ * process is gone. A tiny C program compiled at engine start (≈0.3 ms to start), or a bash
  * script with the same protocol where no C compiler is installed (≈2 ms).
  */
 import { execFile } from 'node:child_process';
@@ -18,6 +20,7 @@ const C_SOURCE = String.raw`
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <signal.h>
 static char buf[8 << 20];
 static char *tok[1 << 16];
 static int resource(const char *s) {
@@ -38,7 +41,9 @@ int main(void) {
   int k = 0;
   for (size_t p = 0; p < n && k < (1 << 16) - 1; p += strlen(buf + p) + 1) tok[k++] = buf + p;
   tok[k] = 0;
-  close(3); close(4); close(5); close(6);
+  close(3); close(4); close(5);
+  /* fd 6 stays open (close-on-exec) for the status report */
+  fcntl(6, F_SETFD, FD_CLOEXEC);
   int i = 0;
   for (; i < k && strcmp(tok[i], "--"); i++) {
     char *eq = strchr(tok[i], '=');
@@ -57,6 +62,9 @@ int main(void) {
   pid_t child = fork();
   if (child < 0) return 126;
   if (child == 0) {
+    /* the job's stdio: fds 7-9 (see Sandbox.prepare) */
+    if (dup2(7, 0) < 0 || dup2(8, 1) < 0 || dup2(9, 2) < 0) _exit(126);
+    close(7); close(8); close(9);
     execvp(tok[i], tok + i);
     int e = errno;
     fprintf(stderr, "%s: %s\n", tok[i], strerror(e));
@@ -65,16 +73,30 @@ int main(void) {
   /* pid 1 lets go of the job's stdio, so the engine sees end-of-output as soon as the job's processes
      are done, then reaps orphans until the program ends; the namespace (and every process in it) ends
      with pid 1 */
+  close(7); close(8); close(9);
   int nul = open("/dev/null", O_RDWR);
   if (nul >= 0) { dup2(nul, 0); dup2(nul, 1); dup2(nul, 2); if (nul > 2) close(nul); }
-  int status;
+  /* once the program has ended, every other process of the namespace is killed (kill(-1) from its
+     init reaches exactly them) and reaped: orphans are all children of pid 1, so ECHILD means the
+     job has no process left. Killing again after each reap catches a child forked meanwhile. Only
+     then is the status reported on fd 6, so the engine can answer without waiting for the
+     namespaces' teardown (an RCU grace period) that follows this process's exit. */
+  int status = 0, st, done = 0;
   for (;;) {
-    pid_t w = wait(&status);
-    if (w == child) break;
-    if (w < 0 && errno != EINTR) return 126;
+    pid_t w = wait(&st);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (w == child) { status = st; done = 1; }
+    if (done) kill(-1, SIGKILL);
   }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  return 128 + WTERMSIG(status);
+  if (!done) return 126;
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  char msg[16];
+  int len = snprintf(msg, sizeof msg, "%d\n", code);
+  if (write(6, msg, (size_t)len) < 0) { /* the engine is gone: nothing to tell */ }
+  return code;
 }
 `;
 
@@ -90,10 +112,11 @@ export const BASH_STUB = [
   '  i=$((i+1))',
   'done; i=$((i+1))',
   'while (( i < n )) && [[ ${A[i]} != -- ]]; do export "${A[i]}"; i=$((i+1)); done; i=$((i+1))',
-  // as pid 1: run the program, let go of the job's stdio, wait (shell variables are not exported)
-  '"${A[@]:i}" 0<&0 &',
+  // as pid 1: run the program on the job's stdio (fds 7-9), let go of them, wait (shell variables are
+  // not exported). No status report on fd 6: the engine then takes bwrap's exit, after the teardown.
+  '"${A[@]:i}" 0<&7 1>&8 2>&9 7<&- 8>&- 9>&- &',
   'c=$!',
-  'exec 0</dev/null 1>/dev/null 2>/dev/null',
+  'exec 0</dev/null 1>/dev/null 2>/dev/null 7<&- 8>&- 9>&-',
   'wait $c',
 ].join('\n');
 
