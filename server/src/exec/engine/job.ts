@@ -59,6 +59,8 @@ export class Job {
     private readonly workspace: Workspace,
     private readonly slot: number,
     private readonly events?: JobEvents,
+    /** called once a stage's program has started (the engine prepares sandboxes then, see Engine.prepareLater) */
+    private readonly onStarted?: () => void,
   ) {
     this.id = workspace.id;
     this.hostDir = workspace.hostDir;
@@ -175,6 +177,7 @@ export class Job {
     this.current = proc;
     this.ends.push(proc.gone);
     if (this.cancelled) proc.signal('SIGKILL');
+    this.onStarted?.();
     this.events?.stage(stage);
     const out = { stdout: '', stderr: '', output: '' };
     const max = this.events ? WS_OUTPUT_MAX : l.output_max_size;
