@@ -51,10 +51,13 @@ async function createRoom(text = ''): Promise<string> {
 }
 
 /** One in-process instance with short leases and flushes, each with its own store pool. */
-async function instance(name: string, extra: { flushDelayMs?: number; compactEvery?: number } = {}): Promise<SharedRooms> {
+async function instance(
+  name: string,
+  extra: { flushDelayMs?: number; compactEvery?: number; store?: (own: PostgresRoomStore) => PostgresRoomStore } = {},
+): Promise<SharedRooms> {
   const own = await openPostgresStore({ connectionString: dbUrl });
   const shared = await createSharedRooms({
-    redisUrl: redis.url, store: own, log: silentLogger(), instanceId: name, trimGraceMs: 0,
+    redisUrl: redis.url, store: extra.store?.(own) ?? own, log: silentLogger(), instanceId: name, trimGraceMs: 0,
     persister: { leaseTtlMs: 400, flushDelayMs: extra.flushDelayMs ?? 20, compactEvery: extra.compactEvery ?? 200 },
   });
   const close = shared.close.bind(shared);
@@ -164,6 +167,51 @@ describe('shared rooms', () => {
     const c = await instance('C');
     const rc = await c.open(room);
     expect(rc.replica.doc.getText('t').toString()).toBe(expected);
+  });
+
+  it('gives a replica what another instance stored and trimmed between its load of storage and its first read', async () => {
+    // A fresh room (no stream mark yet): B's replica reads the mark and the history, and before it
+    // reads the stream, A stores an edit and trims the stream (grace 0). The edit is then neither
+    // in what B loaded nor in the stream: B must notice the trim and reload storage.
+    const room = await createRoom('start:');
+    const a = await instance('A');
+    const ra = await a.open(room);
+    await oneHolder([ra]);
+    let historyRead!: () => void;
+    const loaded = new Promise<void>((resolve) => (historyRead = resolve));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let first = true;
+    const b = await instance('B', {
+      store: (own) => Object.assign(Object.create(own) as PostgresRoomStore, {
+        async loadHistory(id: string) {
+          const history = await own.loadHistory(id);
+          if (first) {
+            first = false; // the replica's load (B's persister never holds the lease here)
+            historyRead();
+            await gate;
+          }
+          return history;
+        },
+      }),
+    });
+    const opening = b.open(room);
+    await loaded;
+    const ta = ra.replica.doc.getText('t');
+    ta.insert(ta.length, 'typed on A');
+    await ra.replica.settled();
+    // A stores the edit and trims the stream through it (its reader has read its own entry first)
+    for (let i = 0; (await storedText(room)) !== 'start:typed on A' || ((await a.bus.info(room))?.length ?? 0) > 0; i++) {
+      if (i > 200) throw new Error('A did not store and trim the edit');
+      await ra.persister.flush();
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    release();
+    const rb = await opening;
+    await whenDoc(rb.replica.doc, () => rb.replica.doc.getText('t').toString() === 'start:typed on A', 'the trimmed edit on B', 5_000);
+    // and B goes on receiving what A types
+    ta.insert(ta.length, '!');
+    await whenDoc(rb.replica.doc, () => rb.replica.doc.getText('t').toString() === 'start:typed on A!', 'the next edit on B', 5_000);
   });
 
   it('compacts the stored history while holding the lease', async () => {

@@ -57,6 +57,13 @@ export async function createRedisRoomBus(opts: RedisRoomBusOptions): Promise<Red
   }
 
   const joined = new Map<string, string>(); // room → last id read
+  /**
+   * Rooms whose read position came from outside a read (a join with `from`, a resume): the first
+   * read after it is checked against the trimmed marker, after the read (see verifyAfterRead).
+   * The value tells one marking from the next, so a check only clears the one it checked.
+   */
+  const unverified = new Map<string, number>();
+  let verifyMarks = 0;
   const keyToRoom = new Map<string, string>();
   let runId = await redisRunId(cmd);
   let readerClientId = Number(await reader.client('ID'));
@@ -140,7 +147,36 @@ export async function createRedisRoomBus(opts: RedisRoomBusOptions): Promise<Red
       }
       return;
     }
-    for (const room of [...joined.keys()]) await checkGap(room);
+    // a check made now would race the trims done before the next read: check after that read
+    for (const room of joined.keys()) unverified.set(room, ++verifyMarks);
+  };
+
+  /**
+   * The gap check of a read position set from outside (join with `from`, resume), made after the
+   * first read from it. A check before the read cannot see entries trimmed between the check and
+   * the read (the storing instance trims as soon as it has stored, and a joining replica's load of
+   * storage may predate that store); after the read, the trimmed marker (which only grows, and
+   * covers every trimmed entry) tells: if it is above `from`, entries after `from` may have been
+   * removed before the read got them, and the caller reloads storage (`resync`).
+   */
+  const verifyAfterRead = async (room: string, from: string, mark: number): Promise<void> => {
+    const [info, marker] = await guarded(Promise.all([streamInfo(room), cmd.get(roomTrimmedKey(room))]));
+    if (unverified.get(room) !== mark || !joined.has(room)) return; // re-marked (resume) or left meanwhile
+    unverified.delete(room);
+    if (!info) {
+      // streams are never deleted by trimming: a vanished key means Redis lost it
+      if (from !== STREAM_START) {
+        joined.set(room, STREAM_START);
+        safely('resync', () => listener.resync(room, 'redis-restarted'));
+      }
+      return;
+    }
+    if (marker !== null && compareStreamIds(marker, from) > 0) {
+      // what remains after the trimmed range is (or was) read; storage holds the rest
+      const last = joined.get(room) ?? STREAM_START;
+      if (compareStreamIds(marker, last) > 0) joined.set(room, marker);
+      safely('resync', () => listener.resync(room, 'trimmed'));
+    }
   };
 
   const deliver = async (reply: [Buffer, [Buffer, Buffer[]][]][]): Promise<void> => {
@@ -176,12 +212,21 @@ export async function createRedisRoomBus(opts: RedisRoomBusOptions): Promise<Red
         if (needsResume) await resume();
         const rooms = [...joined.keys()];
         const ids = rooms.map((r) => joined.get(r) ?? STREAM_START);
+        const toVerify = rooms.flatMap((room, i) => {
+          const mark = unverified.get(room);
+          return mark === undefined ? [] : [{ room, from: ids[i] ?? STREAM_START, mark }];
+        });
         readingGeneration = generation;
+        // a read that has positions to check does not block: the check comes right after it
+        const streams = [...rooms.map(roomStreamKey), ...ids];
         const reply = await guarded(
-          reader.xreadBuffer('COUNT', batch, 'BLOCK', blockMs, 'STREAMS', ...rooms.map(roomStreamKey), ...ids),
+          toVerify.length > 0
+            ? reader.xreadBuffer('COUNT', batch, 'STREAMS', ...streams)
+            : reader.xreadBuffer('COUNT', batch, 'BLOCK', blockMs, 'STREAMS', ...streams),
         );
         readingGeneration = -1;
         if (reply) await deliver(reply);
+        for (const v of toVerify) await verifyAfterRead(v.room, v.from, v.mark);
       } catch (err) {
         readingGeneration = -1;
         if (closed) break;
@@ -224,15 +269,15 @@ export async function createRedisRoomBus(opts: RedisRoomBusOptions): Promise<Red
       keyToRoom.set(key, room);
       const start = from ?? (await streamInfo(room))?.lastId ?? STREAM_START;
       joined.set(room, start);
-      if (from !== undefined && from !== STREAM_START) {
-        // on failure the loop's resume checks every room again
-        await checkGap(room).catch(() => (needsResume = true));
-      }
+      // checked after the first read from `from` (verifyAfterRead): a check now would miss a trim
+      // made between it and that read
+      if (from !== undefined) unverified.set(room, ++verifyMarks);
       void wake();
       return joined.get(room) ?? start;
     },
     leave(room) {
       joined.delete(room);
+      unverified.delete(room);
       keyToRoom.delete(roomStreamKey(room));
     },
     rooms: () => [...joined.keys()],
