@@ -87,8 +87,34 @@ async function throughput(fn) {
   return CONCURRENT / s;
 }
 
+/**
+ * BENCH_ENGINE=process runs the engine as its own process (`node server/dist/exec/engine/main.js`, as
+ * `npm run engine` does), so the fetch client and the floor's spawns do not share its event loop: what
+ * an outside Piston client sees. The default is in-process, as the server embeds it (its own Piston
+ * client then shares the loop too).
+ */
+const SEPARATE = process.env.BENCH_ENGINE === 'process';
+async function separateEngine() {
+  const { createServer } = await import('node:net');
+  const port = await new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => resolve(p)); });
+  });
+  const child = spawn(process.execPath, [path.resolve(import.meta.dirname, '../server/dist/exec/engine/main.js')], {
+    env: { ...process.env, PISTON_BIND_ADDRESS: `127.0.0.1:${port}`, CODEX_LOG_LEVEL: 'silent' }, stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try { await fetch(`${url}/`); break; } catch (err) { if (i > 300 || child.exitCode !== null) throw err; }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await new Promise((r) => setTimeout(r, 1000)); // its first sandboxes get prepared at start
+  return {
+    url, problem: () => null,
+    close: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }),
+  };
+}
 const config = loadConfig({ ...process.env, CODEX_LOG_LEVEL: 'silent' });
-const engine = await startEmbeddedEngine(config, silentLogger());
+const engine = SEPARATE ? await separateEngine() : await startEmbeddedEngine(config, silentLogger());
 if (engine.problem()) {
   console.error(engine.problem());
   process.exit(1);
@@ -124,7 +150,7 @@ try {
   rmSync(floorDir, { recursive: true, force: true });
 }
 const cores = (await import('node:os')).cpus().length;
-console.log(`\nembedded engine vs. floor (same program run directly, unsandboxed), ${cores} cores, N=${N}\n`);
+console.log(`\nembedded engine (${SEPARATE ? 'its own process' : 'in the benchmark\'s process'}) vs. floor (same program run directly, unsandboxed), ${cores} cores, N=${N}\n`);
 console.log('| measurement | floor (direct) | engine (bwrap sandbox, HTTP) | engine vs floor |');
 console.log('| --- | --- | --- | --- |');
 for (const r of rows) console.log(`| ${r.what} | ${r.floor} | ${r.engine} | ${r.cmp} |`);
