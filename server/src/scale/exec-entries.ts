@@ -21,21 +21,32 @@ export function encodeExecEntry(token: number, frame: RelayedFrame): Buffer {
   return Buffer.from(JSON.stringify({ token, frame }));
 }
 
-/** Parses an exec entry's payload; undefined if it is not `{token: number, frame: {type, run}}`. */
-export function decodeExecEntry(data: Buffer): { token: number; frame: RelayedFrame } | undefined {
+/** The entry's payload as a JSON object, or undefined for anything else. */
+function readObject(data: Buffer): Record<string, unknown> | undefined {
   let value: unknown;
   try {
     value = JSON.parse(data.toString('utf8'));
   } catch {
     return undefined;
   }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { token, frame } = value as { token?: unknown; frame?: unknown };
-  if (typeof token !== 'number' || typeof frame !== 'object' || frame === null) return undefined;
-  const { type, run } = frame as { type?: unknown; run?: unknown };
-  if (typeof type !== 'string' || typeof run !== 'string') return undefined;
-  // frames are produced by our own instances (trusted peers); the shape check guards against garbage
-  return { token, frame: frame as RelayedFrame };
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+/**
+ * Frames are produced by our own instances (trusted peers): the shape check, `{type, run}` with
+ * string values, guards against garbage, not against a hostile writer.
+ */
+function isRelayedFrame(f: unknown): f is RelayedFrame {
+  if (typeof f !== 'object' || f === null) return false;
+  const { type, run } = f as { type?: unknown; run?: unknown };
+  return typeof type === 'string' && typeof run === 'string';
+}
+
+/** Parses an exec entry's payload; undefined if it is not `{token: number, frame: {type, run}}`. */
+export function decodeExecEntry(data: Buffer): { token: number; frame: RelayedFrame } | undefined {
+  const value = readObject(data);
+  if (value === undefined || typeof value.token !== 'number' || !isRelayedFrame(value.frame)) return undefined;
+  return { token: value.token, frame: value.frame };
 }
 
 /** Several frames of one writer, in order, as one entry's payload. */
@@ -45,36 +56,18 @@ export function encodeExecBatch(token: number, frames: readonly RelayedFrame[]):
 
 /** Parses either form (`{token, frame}` or `{token, frames}`); undefined if any frame is not `{type, run}`. */
 export function decodeExecFrames(data: Buffer): { token: number; frames: RelayedFrame[] } | undefined {
-  const single = decodeExecEntry(data);
-  if (single) return { token: single.token, frames: [single.frame] };
-  let value: unknown;
-  try {
-    value = JSON.parse(data.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { token, frames } = value as { token?: unknown; frames?: unknown };
-  if (typeof token !== 'number' || !Array.isArray(frames) || frames.length === 0) return undefined;
-  const ok = frames.every((f: unknown) => {
-    if (typeof f !== 'object' || f === null) return false;
-    const { type, run } = f as { type?: unknown; run?: unknown };
-    return typeof type === 'string' && typeof run === 'string';
-  });
-  // frames are produced by our own instances (trusted peers); the shape check guards against garbage
-  return ok ? { token, frames: frames as RelayedFrame[] } : undefined;
+  const value = readObject(data);
+  if (value === undefined || typeof value.token !== 'number') return undefined;
+  if (isRelayedFrame(value.frame)) return { token: value.token, frames: [value.frame] };
+  if (!Array.isArray(value.frames)) return undefined;
+  const frames: unknown[] = value.frames;
+  if (frames.length === 0 || !frames.every(isRelayedFrame)) return undefined;
+  return { token: value.token, frames };
 }
 
 /** Parses a forwarded input entry (`{input: {run, by, frame}}`); undefined for anything else. */
 export function decodeInputEntry(data: Buffer): RunInput | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(data.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null || !('input' in value)) return undefined;
-  const input: unknown = value.input;
+  const input = readObject(data)?.input;
   if (typeof input !== 'object' || input === null) return undefined;
   const { run, by, frame } = input as { run?: unknown; by?: unknown; frame?: unknown };
   if (typeof run !== 'string' || typeof by !== 'string' || typeof frame !== 'object' || frame === null) return undefined;
