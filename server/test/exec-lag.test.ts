@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedRoom, ServerFrame } from '@codex/shared';
 import { connectExec, createRoom, type ExecClient } from './helpers/exec-socket.js';
 import { startServer, type TestServer } from './helpers/start-server.js';
-import { connectPeer, entryText, waitFor } from './helpers/yjs-peer.js';
+import { writeEntry } from './helpers/yjs-peer.js';
 
 let t: TestServer;
 const clients: ExecClient[] = [];
@@ -22,18 +22,7 @@ afterAll(async () => {
 
 async function roomWith(program: string): Promise<CreatedRoom> {
   const room = await createRoom(t.url, { language: 'python' });
-  const w = connectPeer(t.wsUrl, room.id, room.ownerToken);
-  await w.synced();
-  w.doc.transact(() => {
-    const text = entryText(w.doc);
-    text.delete(0, text.length);
-    text.insert(0, program);
-  });
-  const r = connectPeer(t.wsUrl, room.id, room.viewerToken);
-  await r.synced();
-  await waitFor(r.doc, () => entryText(r.doc).toString() === program);
-  w.destroy();
-  r.destroy();
+  await writeEntry(t.wsUrl, room, program);
   return room;
 }
 

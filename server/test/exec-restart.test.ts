@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DOC_KEYS, type RunSummary } from '@codex/shared';
 import { connectExec, createRoom, type ExecClient } from './helpers/exec-socket.js';
 import { startServer, type TestServer } from './helpers/start-server.js';
-import { connectPeer, entryText, waitFor, type YjsPeer } from './helpers/yjs-peer.js';
+import { connectPeer, waitFor, writeEntry, type YjsPeer } from './helpers/yjs-peer.js';
 
 const FOREVER = 'import time\nprint("started", flush=True)\nwhile True:\n    time.sleep(0.1)\n';
 const servers: TestServer[] = [];
@@ -23,18 +23,7 @@ describe('restart during a run', () => {
   it('ends the run with done to all, stores its summary, and the room runs again after restart', async () => {
     const first = await startServer();
     const room = await createRoom(first.url, { language: 'python' });
-    const writer = connectPeer(first.wsUrl, room.id, room.ownerToken);
-    await writer.synced();
-    writer.doc.transact(() => {
-      const text = entryText(writer.doc);
-      text.delete(0, text.length);
-      text.insert(0, FOREVER);
-    });
-    const reader = connectPeer(first.wsUrl, room.id, room.viewerToken);
-    await reader.synced();
-    await waitFor(reader.doc, () => entryText(reader.doc).toString() === FOREVER);
-    writer.destroy();
-    reader.destroy();
+    await writeEntry(first.wsUrl, room, FOREVER);
 
     const editor = connectExec(first.wsUrl, room.id, room.editorToken, { name: 'Eddie' });
     const viewer = connectExec(first.wsUrl, room.id, room.viewerToken, { name: 'Vera' });

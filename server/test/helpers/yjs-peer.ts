@@ -101,3 +101,25 @@ export async function createRoom(url: string, body: Record<string, unknown> = {}
   if (res.status !== 201) throw new Error(`POST /api/rooms: ${res.status} ${await res.text()}`);
   return (await res.json()) as CreatedRoom;
 }
+
+/**
+ * Replaces the room's entry file with `program` through a real provider (owner token) and waits
+ * until a second provider (viewer token) sees it, so the server's copy holds it; both then leave.
+ */
+export async function writeEntry(wsUrl: string, room: CreatedRoom, program: string): Promise<void> {
+  const writer = connectPeer(wsUrl, room.id, room.ownerToken);
+  const reader = connectPeer(wsUrl, room.id, room.viewerToken);
+  try {
+    await writer.synced();
+    writer.doc.transact(() => {
+      const text = entryText(writer.doc);
+      text.delete(0, text.length);
+      text.insert(0, program);
+    });
+    await reader.synced();
+    await waitFor(reader.doc, () => entryText(reader.doc).toString() === program, 10_000, 'the program on the server');
+  } finally {
+    writer.destroy();
+    reader.destroy();
+  }
+}
