@@ -5,9 +5,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { freePort } from './free-port.js';
 
 /** Where the Debian package installs the server (scripts/setup.sh installs `redis-server`). */
 export const REDIS_SERVER_BIN = process.env.CODEX_TEST_REDIS_SERVER ?? '/usr/bin/redis-server';
@@ -27,18 +27,7 @@ export interface TestRedis {
   stop(): Promise<void>;
 }
 
-/** Asks the kernel for a free loopback port (tiny race with other processes; start retries). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /**
  * Spawns `cmd args` and resolves once a line of its output matches `ready`; rejects with the

@@ -4,14 +4,9 @@
  * tiny TCP load balancer that sends each new connection to the first backend that accepts it, so
  * a provider whose instance died reconnects to another one, as behind nginx.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { configWith, type Config } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
-import { createServer } from '../../src/server.js';
-import type { TestServer } from './start-server.js';
+import type { Config } from '../../src/config.js';
+import { startServer, type TestServer } from './start-server.js';
 
 /** Where the shared instances meet. */
 export interface SharedBackends {
@@ -23,34 +18,17 @@ export interface SharedBackends {
 export const NO_ENGINE: Partial<Config> = { pistonUrls: ['http://127.0.0.1:9'] };
 
 /** Starts an in-process instance on 127.0.0.1:0 sharing rooms through `backends`. */
-export async function startSharedServer(backends: SharedBackends, overrides: Partial<Config> = {}): Promise<TestServer> {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'codex-scale-'));
-  const config = configWith({
-    host: '127.0.0.1', port: 0, logLevel: 'silent', ...NO_ENGINE, ...overrides, dataDir,
-    redisUrl: backends.redisUrl, databaseUrl: backends.databaseUrl,
-  });
-  const server = await createServer(config, {
-    log: silentLogger(),
-    // The trim grace is what keeps a live reader on another instance from being trimmed past (it
-    // is at most a read behind); with 0 the storing instance would trim entries the others have
-    // not read yet whenever they lag a few ms, which production (30 s) never does. 1 s keeps that
-    // guarantee on a loaded test machine and still trims within the tests.
-    scaleTuning: { leaseTtlMs: 600, flushDelayMs: 20, trimGraceMs: 1_000 },
-  });
-  const addr = await server.listen();
-  let stopped: Promise<void> | undefined;
-  return {
-    server,
-    config,
-    url: `http://127.0.0.1:${addr.port}`,
-    wsUrl: `ws://127.0.0.1:${addr.port}`,
-    port: addr.port,
-    dataDir,
-    stop() {
-      stopped ??= server.close().finally(() => rmSync(dataDir, { recursive: true, force: true }));
-      return stopped;
+export function startSharedServer(backends: SharedBackends, overrides: Partial<Config> = {}): Promise<TestServer> {
+  return startServer(
+    { ...NO_ENGINE, ...overrides, redisUrl: backends.redisUrl, databaseUrl: backends.databaseUrl },
+    {
+      // The trim grace is what keeps a live reader on another instance from being trimmed past (it
+      // is at most a read behind); with 0 the storing instance would trim entries the others have
+      // not read yet whenever they lag a few ms, which production (30 s) never does. 1 s keeps that
+      // guarantee on a loaded test machine and still trims within the tests.
+      scaleTuning: { leaseTtlMs: 600, flushDelayMs: 20, trimGraceMs: 1_000 },
     },
-  };
+  );
 }
 
 /** A TCP balancer on 127.0.0.1 in front of several instances. */

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { configWith, type Config } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
-import { createServer, type CodexServer } from '../../src/server.js';
+import { createServer, type CodexServer, type ServerDeps } from '../../src/server.js';
 
 /** A started server and how to reach it. */
 export interface TestServer {
@@ -23,11 +23,11 @@ export interface TestServer {
   stop(opts?: { keepData?: boolean }): Promise<void>;
 }
 
-/** Starts a server with test-friendly defaults, overridden by `overrides`. */
-export async function startServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+/** Starts a server with test-friendly defaults, overridden by `overrides`; `deps` adds to the silent logger. */
+export async function startServer(overrides: Partial<Config> = {}, deps: Omit<ServerDeps, 'log'> = {}): Promise<TestServer> {
   const dataDir = overrides.dataDir ?? mkdtempSync(path.join(tmpdir(), 'codex-test-'));
   const config = configWith({ host: '127.0.0.1', port: 0, logLevel: 'silent', ...overrides, dataDir });
-  const server = await createServer(config, { log: silentLogger() });
+  const server = await createServer(config, { ...deps, log: silentLogger() });
   const addr = await server.listen();
   return {
     server,
@@ -36,6 +36,7 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Test
     wsUrl: `ws://127.0.0.1:${addr.port}`,
     port: addr.port,
     dataDir,
+    // idempotent: server.close() is memoised and removing a removed directory is a no-op
     async stop(opts = {}) {
       await server.close();
       if (!opts.keepData) rmSync(dataDir, { recursive: true, force: true });
