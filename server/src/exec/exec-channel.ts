@@ -10,24 +10,13 @@ import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import { CLOSE, LIMITS, isRoomId, parseClientFrame, type HelloFrame, type Role } from '@codex/shared';
 import type { Config } from '../config.js';
-import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
 import { refuseUpgrade } from '../ws/upgrade.js';
-import type { ExecEngine } from './engine.js';
 import { encodeFrame } from './fan-out.js';
-import type { RoomPort } from './room-port.js';
-import { createRoomRequests, sendError, type Member, type RoomExec } from './room-requests.js';
+import { createRoomRequests, sendError, type Member, type RequestDeps, type RoomExec } from './room-requests.js';
 import { createRunMirror, type RunSharing } from './run-mirror.js';
-import type { RuntimeCatalog } from './runtime-catalog.js';
 
-/** What the channel is built from. */
-export interface ExecChannelDeps {
-  config: Config;
-  engine: ExecEngine;
-  catalog: RuntimeCatalog;
-  port: RoomPort;
-  log: Logger;
-  metrics: Metrics;
+/** What the channel is built from: the request rules' collaborators, and sharing across instances. */
+export interface ExecChannelDeps extends Pick<RequestDeps, 'config' | 'engine' | 'catalog' | 'port' | 'log' | 'metrics'> {
   /** runs shared across instances (CODEX_REDIS_URL); absent on a single machine */
   sharing?: RunSharing;
 }
