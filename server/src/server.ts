@@ -18,7 +18,6 @@ import { RoomRegistry } from './rooms/registry.js';
 import { openRoomStorage, type RoomStorageTuning } from './scale/scale-feature.js';
 import { syncRoute } from './rooms/sync-route.js';
 import { createExecFeature } from './exec/exec-feature.js';
-import { startEmbeddedEngine } from './exec/engine/embedded.js';
 import { DEFAULT_LANGUAGE } from './rooms/starter-files.js';
 import { upgradeRouter, type UpgradeRoute } from './ws/upgrade.js';
 
@@ -75,7 +74,8 @@ export async function createServer(config: Config, deps: ServerDeps): Promise<Co
     config, log, metrics, rooms,
     requiredLanguages: [DEFAULT_LANGUAGE],
     ...(storage.runs ? { sharing: storage.runs } : {}),
-    startEmbedded: () => startEmbeddedEngine(config, log.child({ feature: 'engine' })),
+    // imported on demand: with PISTON_URL set the engine's modules are never loaded
+    startEmbedded: async () => (await import('./exec/engine/embedded.js')).startEmbeddedEngine(config, log.child({ feature: 'engine' })),
   });
   upgrades.push(exec.route);
   readiness.push(exec.readiness);

@@ -16,9 +16,12 @@ import type { ReadinessCheck } from '../http/health.js';
 import type { Logger } from '../log.js';
 import { openSqliteStore } from '../rooms/store/sqlite-store.js';
 import type { RoomStore } from '../rooms/store/store.js';
-import { openPostgresStore, type PostgresRoomStore } from './postgres-store.js';
-import { createSharedRooms, type SharedRooms } from './shared-rooms.js';
-import { createSharedRuns, type SharedRuns } from './shared-runs.js';
+// Type-only: the PostgreSQL and Redis modules (pg, ioredis: about 5 MB of heap) are imported
+// only when configured, so a single-machine server does not carry them (a smaller heap means
+// shorter garbage-collection pauses on the sync path).
+import type { PostgresRoomStore } from './postgres-store.js';
+import type { SharedRooms } from './shared-rooms.js';
+import type { SharedRuns } from './shared-runs.js';
 
 /** Storage and (optionally) the shared-rooms service, as chosen by the config. */
 export interface RoomStorage {
@@ -61,6 +64,7 @@ export async function openRoomStorage(config: Config, log: Logger, tuning: RoomS
     const store = openSqliteStore({ dataDir: config.dataDir });
     return { store, readiness: [{ name: 'storage', check: () => store.check() }], closeShared: async () => undefined };
   }
+  const { openPostgresStore } = await import('./postgres-store.js');
   const postgres = await openPostgresStore({ connectionString: config.databaseUrl }).catch((err: unknown) => {
     throw new Error(`PostgreSQL (CODEX_DATABASE_URL, ${redacted(config.databaseUrl)}) is not usable: ${message(err)}`, { cause: err });
   });
@@ -69,6 +73,7 @@ export async function openRoomStorage(config: Config, log: Logger, tuning: RoomS
     log.info('rooms stored in PostgreSQL (not shared: CODEX_REDIS_URL is unset)');
     return { store: postgres, postgres, readiness, closeShared: async () => undefined };
   }
+  const [{ createSharedRooms }, { createSharedRuns }] = await Promise.all([import('./shared-rooms.js'), import('./shared-runs.js')]);
   let shared: SharedRooms;
   try {
     shared = await createSharedRooms({
