@@ -116,8 +116,14 @@ describe('configurable caps, each answered with a close code and reason', () => 
     expect(text).toMatch(/codex_peers 1/);
     expect(text).toMatch(/codex_messages_in_total\{kind="sync-update"\} [1-9]/);
     expect(text).toMatch(/codex_bytes_in_total [1-9]/);
+    // The message counters are handed to prom-client at scrape time: they keep counting across
+    // scrapes (never reset) and take in what arrived between two scrapes.
+    const count = (t: string): number => Number(/codex_messages_in_total\{kind="sync-update"\} (\d+)/.exec(t)?.[1]);
+    const first = count(text);
+    expect(count(await (await fetch(`${s.url}/metrics`)).text())).toBe(first);
+    a.text().insert(0, 'more ');
+    await until(async () => count(await (await fetch(`${server.url}/metrics`)).text()) === first + 1, 5000, 'one more update counted');
     const ready = await fetch(`${s.url}/readyz`);
     expect(await ready.json()).toMatchObject({ status: 'ready', checks: { storage: 'ok' } });
-    
   });
 });

@@ -70,8 +70,8 @@ export function createExecChannel(deps: ExecChannelDeps, tuning: ExecTuning = DE
           bufferBytes: config.execBufferBytes,
           highWaterBytes: tuning.highWaterBytes,
           onSent: (frames, bytes) => {
-            if (frames > 0) metrics.messagesOut.inc({ kind: 'exec' }, frames);
-            if (bytes > 0) metrics.bytesOut.inc(bytes);
+            if (frames > 0) metrics.messagesOut.add(frames, 'exec');
+            if (bytes > 0) metrics.bytesOut.add(bytes);
           },
         },
         onSettled: (id) => {

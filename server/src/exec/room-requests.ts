@@ -121,8 +121,8 @@ export function createRoomRequests(deps: RequestDeps): RoomRequests {
           bufferBytes: config.execBufferBytes,
           highWaterBytes: deps.highWaterBytes,
           onSent: (frames, bytes) => {
-            if (frames > 0) metrics.messagesOut.inc({ kind: 'exec' }, frames);
-            if (bytes > 0) metrics.bytesOut.inc(bytes);
+            if (frames > 0) metrics.messagesOut.add(frames, 'exec');
+            if (bytes > 0) metrics.bytesOut.add(bytes);
           },
           // shared rooms: every frame also goes to the other instances, in order
           ...(deps.mirror ? { onFrame: (f) => deps.mirror?.publish(session.id, f) } : {}),

@@ -115,8 +115,8 @@ export class Room {
 
   private countOut(kind: string, recipients: number, bytes: number): void {
     if (recipients === 0) return;
-    this.metrics.messagesOut.inc({ kind }, recipients);
-    this.metrics.bytesOut.inc(recipients * bytes);
+    this.metrics.messagesOut.add(recipients, kind);
+    this.metrics.bytesOut.add(recipients * bytes);
   }
 
   /** The first messages a new peer gets: the server's state vector (so it sends what we lack) and presence. */

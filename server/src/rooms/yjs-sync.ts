@@ -75,8 +75,8 @@ export class SyncConnection implements RoomPeer {
   private sendOwn(message: Uint8Array, kind: string): void {
     if (!this.writable()) return;
     this.ws.send(message);
-    this.deps.metrics.messagesOut.inc({ kind });
-    this.deps.metrics.bytesOut.inc(message.length);
+    this.deps.metrics.messagesOut.add(1, kind);
+    this.deps.metrics.bytesOut.add(message.length);
   }
 
   /** Closes the socket with a named code (once). */
@@ -92,7 +92,7 @@ export class SyncConnection implements RoomPeer {
       this.close('protocolError', 'text frames are not part of the y-websocket protocol');
       return;
     }
-    this.deps.metrics.bytesIn.inc(data.length);
+    this.deps.metrics.bytesIn.add(data.length);
     let message: ClientMessage;
     try {
       message = decodeClientMessage(data);
@@ -100,7 +100,7 @@ export class SyncConnection implements RoomPeer {
       this.refuse(err);
       return;
     }
-    this.deps.metrics.messagesIn.inc({ kind: message.type });
+    this.deps.metrics.messagesIn.add(1, message.type);
     try {
       this.handle(message);
     } catch (err) {
