@@ -3,7 +3,7 @@
 // y-websocket providers in separate worker processes (bench/sync-worker.mjs).
 // Prints both side by side with the ratio (CodeX / classic); exits 1 on divergence or loss.
 // Env: BENCH_QUICK=1 for a short smoke run; BENCH_ONLY=a,b,c,d to run some scenarios;
-// BENCH_READERS=1,10 to pick the fan-out sizes.
+// BENCH_READERS=1,10 to pick the fan-out sizes; BENCH_ROUNDS (default 3); BENCH_FANOUT_UPDATES (150).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,12 +13,15 @@ import { ROOT, freePort, median, pct, procStats, sleep, startWorkers, waitHttp }
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const READER_COUNTS = process.env.BENCH_READERS ? process.env.BENCH_READERS.split(',').map(Number) : QUICK ? [1, 10] : [1, 10, 100, 300];
-const FANOUT_UPDATES = QUICK ? 50 : 150; // every 20 ms: 3 s of typing
+const FANOUT_UPDATES = Number(process.env.BENCH_FANOUT_UPDATES ?? (QUICK ? 50 : 150)); // every 20 ms: 3 s of typing per round
 const ROOMS_B = QUICK ? 20 : 200;
 const TYPIST_UPDATES = QUICK ? 5 : 10; // every 500 ms per typist
 const EDITS_C = QUICK ? 5_000 : 50_000;
 const IDLE_ROOMS = QUICK ? 50 : 1000;
 const WORKERS = 4;
+// Scenarios (a)–(c) run this many rounds per server, alternating which server goes first; latency
+// percentiles and CPU per update are pooled over the rounds, join times are medians of the rounds.
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'a,b,c,d').split(','));
 const problems = [];
 
@@ -126,8 +129,20 @@ async function fanout(server, workers, readers) {
   const lost = readers * FANOUT_UPDATES - lat.length;
   if (lost !== 0) problems.push(`fan-out ${readers} readers on ${server.name}: ${lost} update(s) lost`);
   checkConverged(`fan-out ${readers} on ${server.name}`, reports);
-  const cpu = after.cpuMs - before.cpuMs;
-  return { p50: median(lat), p99: pct(lat, 99), max: Math.max(...lat), lost, cpuPerUpdate: cpu / FANOUT_UPDATES, netCpuPerUpdate: (cpu - idleMs) / FANOUT_UPDATES };
+  return { lat, lost, cpuMs: after.cpuMs - before.cpuMs, idleMs, updates: FANOUT_UPDATES };
+}
+
+/** Pools the rounds of one scenario on one server: latency percentiles over every sample, CPU over every update. */
+function pooled(rounds) {
+  const lat = rounds.flatMap((r) => r.lat);
+  const updates = rounds.reduce((n, r) => n + r.updates, 0);
+  const cpu = rounds.reduce((n, r) => n + r.cpuMs, 0);
+  const idle = rounds.reduce((n, r) => n + r.idleMs, 0);
+  const perRound = rounds.map((r) => ({ p99: pct(r.lat, 99), cpuPerUpdate: r.cpuMs / r.updates }));
+  return {
+    p50: median(lat), p99: pct(lat, 99), max: Math.max(...lat), lost: rounds.reduce((n, r) => n + r.lost, 0),
+    cpuPerUpdate: cpu / updates, netCpuPerUpdate: (cpu - idle) / updates, perRound,
+  };
 }
 
 async function manyRooms(server, workers) {
@@ -149,9 +164,7 @@ async function manyRooms(server, workers) {
   const lost = ROOMS_B * 3 * 2 * TYPIST_UPDATES - lat.length;
   if (lost !== 0) problems.push(`${ROOMS_B} rooms × 3 typists on ${server.name}: ${lost} update(s) lost`);
   checkConverged(`${ROOMS_B} rooms on ${server.name}`, reports);
-  const cpu = after.cpuMs - before.cpuMs;
-  const n = ROOMS_B * 3 * TYPIST_UPDATES;
-  return { p50: median(lat), p99: pct(lat, 99), max: Math.max(...lat), lost, cpuPerUpdate: cpu / n, netCpuPerUpdate: (cpu - idleMs) / n };
+  return { lat, lost, cpuMs: after.cpuMs - before.cpuMs, idleMs, updates: ROOMS_B * 3 * TYPIST_UPDATES };
 }
 
 /** ~1 MB of text from `edits` random-position edits (a few deletions), as one update. */
@@ -196,7 +209,7 @@ async function bigJoin(server, workers, big, { quiet = false } = {}) {
     for (let i = 0; i < 100 && (await server.loadedRooms()) > 0; i++) await sleep(100);
     cold = (await workers[1].call('join', { target: target('viewer'), count: 1 })).all;
   }
-  return { single: median(singles), first: singles[0], ten, cold, clientApplyMs: info.applyMs, bytes: info.bytes };
+  return { singles, first: singles[0], ten, cold, clientApplyMs: info.applyMs, bytes: info.bytes };
 }
 
 /** Median RSS of 5 samples over 2 s (single samples swing with the garbage collector). */
@@ -242,34 +255,47 @@ if (big) console.log(`big doc: ${EDITS_C} edits, ${big.textLength} chars, ${big.
 const results = {};
 // BENCH_SERVERS=codex (or classic) runs one of them only (for profiling; no table then)
 const SERVERS = (process.env.BENCH_SERVERS ?? 'codex,classic').split(',');
-// Both servers run side by side and every scenario runs on one, then at once on the other, so
-// a burst of load from elsewhere on the machine skews both rather than one whole column.
+// Both servers run side by side and every round of a scenario runs on one, then at once on the
+// other (swapping the order each round), so a burst of load from elsewhere on the machine skews
+// both rather than one whole column.
 const servers = [];
 for (const start of [SERVERS.includes('codex') && startCodex, SERVERS.includes('classic') && startClassic].filter(Boolean)) {
   servers.push(await start());
 }
 const workers = await startWorkers(WORKERS + 1);
 for (const server of servers) results[server.name] = { fanout: {} };
+/** Runs `scenario` ROUNDS times on every server, swapping which server goes first each round. */
+async function rounds(scenario) {
+  const raw = new Map(servers.map((sv) => [sv, []]));
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const server of r % 2 === 0 ? servers : [...servers].reverse()) raw.get(server).push(await scenario(server));
+  }
+  return raw;
+}
 try {
   for (const n of ONLY.has('a') ? READER_COUNTS : []) {
-    for (const server of servers) {
-      const f = (results[server.name].fanout[n] = await fanout(server, workers, n));
-      console.log(`${server.name}: fan-out to ${n}: p50 ${f.p50.toFixed(1)} ms p99 ${f.p99.toFixed(1)} ms`);
+    for (const [server, raws] of await rounds((sv) => fanout(sv, workers, n))) {
+      const f = (results[server.name].fanout[n] = pooled(raws));
+      console.log(`${server.name}: fan-out to ${n}: p50 ${f.p50.toFixed(1)} ms p99 ${f.p99.toFixed(1)} ms, CPU/update ${f.cpuPerUpdate.toFixed(2)} ms (rounds: ${f.perRound.map((x) => `${x.p99.toFixed(1)}/${x.cpuPerUpdate.toFixed(2)}`).join(' ')})`);
     }
   }
   if (ONLY.has('b')) {
-    for (const server of servers) {
-      const r = (results[server.name].rooms = await manyRooms(server, workers.slice(0, WORKERS)));
-      console.log(`${server.name}: ${ROOMS_B} rooms × 3 typists: p99 ${r.p99.toFixed(1)} ms`);
+    for (const [server, raws] of await rounds((sv) => manyRooms(sv, workers.slice(0, WORKERS)))) {
+      const r = (results[server.name].rooms = pooled(raws));
+      console.log(`${server.name}: ${ROOMS_B} rooms × 3 typists: p99 ${r.p99.toFixed(1)} ms, CPU/update ${r.cpuPerUpdate.toFixed(2)} ms (rounds: ${r.perRound.map((x) => `${x.p99.toFixed(1)}/${x.cpuPerUpdate.toFixed(2)}`).join(' ')})`);
     }
   }
   if (ONLY.has('c')) {
     // The workers are shared: warm their code (decoding, integrating) on a smaller room first,
     // or the server measured first pays for the JIT.
     await bigJoin(servers[0], workers, bigDocUpdate(Math.min(EDITS_C, 10_000)), { quiet: true });
-    for (const server of servers) {
-      const r = (results[server.name].join = await bigJoin(server, workers, big));
-      console.log(`${server.name}: join 1 MB: ${r.single.toFixed(0)} ms, 10 at once ${r.ten.toFixed(0)} ms`);
+    for (const [server, raws] of await rounds((sv) => bigJoin(sv, workers, big))) {
+      const med = (k) => median(raws.map((x) => x[k]));
+      const r = (results[server.name].join = {
+        single: median(raws.flatMap((x) => x.singles)), first: med('first'), ten: med('ten'), cold: med('cold'),
+        clientApplyMs: med('clientApplyMs'), bytes: raws[0].bytes,
+      });
+      console.log(`${server.name}: join 1 MB: ${r.single.toFixed(0)} ms, 10 at once ${r.ten.toFixed(0)} ms (rounds: ${raws.map((x) => x.ten.toFixed(0)).join(' ')})`);
     }
   }
   if (ONLY.has('d')) for (const server of servers) results[server.name].idle = await idleMemory(server, workers.slice(0, WORKERS));
