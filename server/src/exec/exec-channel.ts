@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import { CLOSE, LIMITS, isRoomId, parseClientFrame, type HelloFrame, type Role } from '@codex/shared';
 import type { Config } from '../config.js';
+import { startHeartbeat } from '../ws/heartbeat.js';
 import { refuseUpgrade } from '../ws/upgrade.js';
 import { encodeFrame } from './fan-out.js';
 import { createRoomRequests, sendError, type Member, type RequestDeps, type RoomExec } from './room-requests.js';
@@ -97,22 +98,8 @@ export function createExecChannel(deps: ExecChannelDeps, tuning: ExecTuning = DE
     maxPayload: config.execMaxStdinBytes * 2 + 64 * 1024,
   });
 
-  /** sockets that answered the last heartbeat ping */
-  const answered = new WeakSet<WebSocket>();
-  const heartbeat = setInterval(() => {
-    for (const room of rooms.values()) {
-      for (const m of room.members) {
-        // no pong since the last ping: gone (or stalled; it holds no more than it already has)
-        if (!answered.has(m.ws)) {
-          m.ws.terminate();
-          continue;
-        }
-        answered.delete(m.ws);
-        m.ws.ping();
-      }
-    }
-  }, config.heartbeatMs);
-  heartbeat.unref();
+  // no pong since the last ping: gone (or stalled; it holds no more than it already has)
+  const heartbeat = startHeartbeat(config.heartbeatMs, () => metrics.socketsClosed.inc({ code: '4408' }));
 
   function closeSocket(ws: WebSocket, close: { code: number; reason: string }): void {
     metrics.socketsClosed.inc({ code: String(close.code) });
@@ -148,8 +135,7 @@ export function createExecChannel(deps: ExecChannelDeps, tuning: ExecTuning = DE
     const queueEarly = (d: RawData, b: boolean): void => void early.push([d, b]);
     ws.on('message', queueEarly);
     ws.on('error', (err) => log.debug({ err, room: roomId }, 'exec socket error'));
-    answered.add(ws);
-    ws.on('pong', () => answered.add(ws));
+    heartbeat.add(ws);
 
     let role: Role | 'not-found' | 'forbidden';
     try {
@@ -226,7 +212,7 @@ export function createExecChannel(deps: ExecChannelDeps, tuning: ExecTuning = DE
     },
     async shutdown() {
       shuttingDown = true;
-      clearInterval(heartbeat);
+      heartbeat.stop();
       const running = [...rooms.values()].flatMap((r) => (r.current ? [r.current] : []));
       for (const run of running) run.abort('the server is shutting down');
       await Promise.all(running.map((r) => r.finished));
