@@ -79,4 +79,30 @@ describe('durable rooms', () => {
       await s.stop();
     }
   });
+
+  it('rooms that empty together unload one per event-loop turn, each compacted', async () => {
+    const s = await startServer({ roomUnloadMs: 300, roomCreatesPerMinute: 100 });
+    try {
+      const rooms = await Promise.all(Array.from({ length: 30 }, () => createRoom(s.url)));
+      const peers = rooms.map((room) => connectPeer(s.wsUrl, room.id, room.editorToken));
+      await Promise.all(peers.map((p) => p.synced()));
+      for (const p of peers) p.text().insert(0, 'bye ');
+      await until(() => rooms.every((r) => storedRows(s.dataDir, r.id).n >= 2), 5000, 'every edit stored');
+      for (const p of peers) p.destroy();
+      // Watch the count of loaded rooms at every turn of the event loop: a wave unloaded in one
+      // go would drop it by many at once (and block every other room meanwhile).
+      let biggestDrop = 0;
+      let last = s.server.rooms.loadedCount;
+      while (s.server.rooms.loadedCount > 0) {
+        await new Promise((r) => setImmediate(r));
+        const now = s.server.rooms.loadedCount;
+        biggestDrop = Math.max(biggestDrop, last - now);
+        last = now;
+      }
+      expect(biggestDrop).toBe(1);
+      for (const r of rooms) expect(storedRows(s.dataDir, r.id).n).toBe(1);
+    } finally {
+      await s.stop();
+    }
+  });
 });
