@@ -140,7 +140,7 @@ function pooled(rounds) {
   const idle = rounds.reduce((n, r) => n + r.idleMs, 0);
   const perRound = rounds.map((r) => ({ p99: pct(r.lat, 99), cpuPerUpdate: r.cpuMs / r.updates }));
   return {
-    p50: median(lat), p99: pct(lat, 99), max: Math.max(...lat), lost: rounds.reduce((n, r) => n + r.lost, 0),
+    p50: median(lat), p99: pct(lat, 99), max: pct(lat, 100), lost: rounds.reduce((n, r) => n + r.lost, 0),
     cpuPerUpdate: cpu / updates, netCpuPerUpdate: (cpu - idle) / updates, perRound,
   };
 }
