@@ -57,6 +57,11 @@ async function startCodex() {
       const m = /codex_rooms_loaded (\d+)/.exec(await (await fetch(`${http}/metrics`)).text());
       return m ? Number(m[1]) : NaN;
     },
+    /** Waits until the rooms of earlier rounds are unloaded (flushed and compacted, 5 s after
+     * their last peer left), so that work is not counted in the next round. */
+    async settle() {
+      for (let i = 0; i < 200 && (await this.loadedRooms()) > 0; i++) await sleep(100);
+    },
     stop: async () => {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
@@ -80,6 +85,7 @@ async function startClassic() {
       return () => ({ url: `ws://127.0.0.1:${port}`, room: name, token: null });
     },
     loadedRooms: async () => NaN, // it never unloads a room
+    settle: async () => undefined,
     stop: async () => {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
@@ -108,7 +114,7 @@ function checkConverged(label, reports) {
 }
 
 // ---------------------------------------------------------------- scenarios
-async function fanout(server, workers, readers) {
+async function fanout(server, workers, readers, updates = FANOUT_UPDATES) {
   const target = await server.room();
   const [writer, ...readerWorkers] = workers;
   const per = Math.ceil(readers / readerWorkers.length);
@@ -119,17 +125,17 @@ async function fanout(server, workers, readers) {
   const idle = await idleRate(server);
   const before = procStats(server.child.pid);
   const t0 = performance.now();
-  await writer.call('writer', { target: target('editor'), name: 'w', intervalMs: 20, updates: FANOUT_UPDATES });
+  await writer.call('writer', { target: target('editor'), name: 'w', intervalMs: 20, updates });
   await sleep(1000); // drain
   const after = procStats(server.child.pid);
   const idleMs = idle * (performance.now() - t0);
   const reports = await Promise.all(workers.map((w) => w.call('report')));
   await Promise.all(workers.map((w) => w.call('close')));
   const lat = reports.flatMap((r) => r.latencies);
-  const lost = readers * FANOUT_UPDATES - lat.length;
+  const lost = readers * updates - lat.length;
   if (lost !== 0) problems.push(`fan-out ${readers} readers on ${server.name}: ${lost} update(s) lost`);
   checkConverged(`fan-out ${readers} on ${server.name}`, reports);
-  return { lat, lost, cpuMs: after.cpuMs - before.cpuMs, idleMs, updates: FANOUT_UPDATES };
+  return { lat, lost, cpuMs: after.cpuMs - before.cpuMs, idleMs, updates };
 }
 
 /** Pools the rounds of one scenario on one server: latency percentiles over every sample, CPU over every update. */
@@ -145,9 +151,9 @@ function pooled(rounds) {
   };
 }
 
-async function manyRooms(server, workers) {
+async function manyRooms(server, workers, roomCount = ROOMS_B) {
   const targets = [];
-  for (let r = 0; r < ROOMS_B; r++) {
+  for (let r = 0; r < roomCount; r++) {
     const t = await server.room();
     for (let k = 0; k < 3; k++) targets.push({ target: t('editor'), name: `r${r}t${k}`, room: r });
   }
@@ -161,10 +167,10 @@ async function manyRooms(server, workers) {
   const reports = await Promise.all(workers.map((w) => w.call('report')));
   await Promise.all(workers.map((w) => w.call('close')));
   const lat = reports.flatMap((r) => r.latencies);
-  const lost = ROOMS_B * 3 * 2 * TYPIST_UPDATES - lat.length;
-  if (lost !== 0) problems.push(`${ROOMS_B} rooms × 3 typists on ${server.name}: ${lost} update(s) lost`);
-  checkConverged(`${ROOMS_B} rooms on ${server.name}`, reports);
-  return { lat, lost, cpuMs: after.cpuMs - before.cpuMs, idleMs, updates: ROOMS_B * 3 * TYPIST_UPDATES };
+  const lost = roomCount * 3 * 2 * TYPIST_UPDATES - lat.length;
+  if (lost !== 0) problems.push(`${roomCount} rooms × 3 typists on ${server.name}: ${lost} update(s) lost`);
+  checkConverged(`${roomCount} rooms on ${server.name}`, reports);
+  return { lat, lost, cpuMs: after.cpuMs - before.cpuMs, idleMs, updates: roomCount * 3 * TYPIST_UPDATES };
 }
 
 /** ~1 MB of text from `edits` random-position edits (a few deletions), as one update. */
@@ -268,11 +274,18 @@ for (const server of servers) results[server.name] = { fanout: {} };
 async function rounds(scenario) {
   const raw = new Map(servers.map((sv) => [sv, []]));
   for (let r = 0; r < ROUNDS; r++) {
-    for (const server of r % 2 === 0 ? servers : [...servers].reverse()) raw.get(server).push(await scenario(server));
+    for (const server of r % 2 === 0 ? servers : [...servers].reverse()) {
+      await server.settle();
+      raw.get(server).push(await scenario(server));
+    }
   }
   return raw;
 }
 try {
+  // Warm-up, not measured: the worker processes are shared, and whichever server met them first
+  // would pay for their JIT (seen as a p99 twice the others' in the first round).
+  if (ONLY.has('a')) for (const server of servers) await fanout(server, workers, 10, 50);
+  if (ONLY.has('b')) for (const server of servers) await manyRooms(server, workers.slice(0, WORKERS), Math.ceil(ROOMS_B / 4));
   for (const n of ONLY.has('a') ? READER_COUNTS : []) {
     for (const [server, raws] of await rounds((sv) => fanout(sv, workers, n))) {
       const f = (results[server.name].fanout[n] = pooled(raws));
