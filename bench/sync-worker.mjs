@@ -13,11 +13,27 @@ const MARK = /(\w+)\.(\d+)@([\d.]+);/g;
 /** live providers of this worker */
 let peers = [];
 
+/**
+ * A WebSocket that notes when its largest message arrived, before the provider handles it:
+ * for a join, the arrival of the document state splits the time into what the server and the
+ * network took and what the client took to decode and apply it.
+ */
+class TimedWebSocket extends WebSocket {
+  constructor(...args) {
+    super(...args);
+    this.biggest = { bytes: 0, at: NaN };
+    this.on('message', (data) => {
+      const bytes = data.byteLength ?? data.length;
+      if (bytes > this.biggest.bytes) this.biggest = { bytes, at: now() };
+    });
+  }
+}
+
 function connect({ url, room, token }) {
   const doc = new Y.Doc();
   const provider = new WebsocketProvider(url, room, doc, {
     params: token ? { token } : {},
-    WebSocketPolyfill: WebSocket,
+    WebSocketPolyfill: TimedWebSocket,
     disableBc: true,
   });
   const peer = { doc, provider, text: doc.getText('bench'), latencies: [], seen: new Set(), closed: null };
@@ -105,6 +121,8 @@ const commands = {
     const ps = [];
     for (let i = 0; i < count; i++) ps.push(connect(target));
     const each = await Promise.all(ps.map(async (p) => (await synced(p), now() - t0)));
+    // when the state arrived at each provider, from the start (server + network share)
+    const arrived = ps.map((p) => p.provider.ws?.biggest?.at - t0);
     const doc = ps[0].doc;
     const len = doc.getText('bench').length;
     // Client-side share: re-apply the same state into a fresh doc, as the provider did.
@@ -115,7 +133,7 @@ const commands = {
     for (const p of ps.slice(1)) if (p.doc.getText('bench').length !== len) throw new Error('joined providers differ');
     for (const p of ps) p.provider.destroy();
     peers = peers.filter((p) => !ps.includes(p));
-    return { each, all: Math.max(...each), len, bytes: state.length, applyMs, hash: hash(doc.getText('bench').toString()) };
+    return { each, all: Math.max(...each), arrived, len, bytes: state.length, applyMs, hash: hash(doc.getText('bench').toString()) };
   },
   /** Uploads a prebuilt document (`update`, base64) into a room through one provider. */
   async upload({ target, update }) {
