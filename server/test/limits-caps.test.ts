@@ -116,6 +116,9 @@ describe('configurable caps, each answered with a close code and reason', () => 
     expect(text).toMatch(/codex_peers 1/);
     expect(text).toMatch(/codex_messages_in_total\{kind="sync-update"\} [1-9]/);
     expect(text).toMatch(/codex_bytes_in_total [1-9]/);
+    const elu = Number(/^codex_event_loop_utilization (\S+)$/m.exec(text)?.[1]);
+    expect(elu).toBeGreaterThan(0);
+    expect(elu).toBeLessThanOrEqual(1);
     // The message counters are handed to prom-client at scrape time: they keep counting across
     // scrapes (never reset) and take in what arrived between two scrapes.
     const count = (t: string): number => Number(/codex_messages_in_total\{kind="sync-update"\} (\d+)/.exec(t)?.[1]);
