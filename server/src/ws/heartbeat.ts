@@ -27,45 +27,61 @@ export function startHeartbeat(intervalMs: number, onDead: (ws: WebSocket) => vo
   const slices = Array.from({ length: SLICES }, () => new Map<WebSocket, boolean>());
   let tick = 0;
   let added = 0;
+  let watched = 0;
+  let timer: NodeJS.Timeout | undefined;
 
-  const timer = setInterval(
-    () => {
-      const slice = slices[tick++ % SLICES];
-      if (!slice) return;
-      for (const [ws, ok] of slice) {
-        if (!ok) {
-          slice.delete(ws);
-          onDead(ws);
-          ws.terminate();
-          continue;
-        }
-        slice.set(ws, false);
-        try {
-          ws.ping();
-        } catch {
-          // the socket is closing; its close event removes it
-        }
+  function beat(): void {
+    const slice = slices[tick++ % SLICES];
+    if (!slice) return;
+    for (const [ws, ok] of slice) {
+      if (!ok) {
+        slice.delete(ws);
+        onDead(ws);
+        ws.terminate();
+        continue;
       }
-    },
-    Math.max(1, Math.round(intervalMs / SLICES)),
-  );
-  timer.unref();
+      slice.set(ws, false);
+      try {
+        ws.ping();
+      } catch {
+        // the socket is closing; its close event removes it
+      }
+    }
+  }
+
+  // The timer runs only while there are sockets: an idle server is not woken every second.
+  function watching(delta: number): void {
+    watched += delta;
+    if (watched > 0 && !timer) {
+      timer = setInterval(beat, Math.max(1, Math.round(intervalMs / SLICES)));
+      timer.unref();
+    } else if (watched === 0 && timer) {
+      clearInterval(timer);
+      timer = undefined;
+    }
+  }
+
   return {
     add(ws) {
       // Round-robin keeps the slices even however sockets come and go.
       const slice = slices[added++ % SLICES];
       if (!slice) return;
       slice.set(ws, true);
+      watching(1);
       ws.on('pong', () => {
         if (slice.has(ws)) slice.set(ws, true);
       });
-      ws.once('close', () => slice.delete(ws));
+      ws.once('close', () => {
+        slice.delete(ws);
+        watching(-1);
+      });
     },
     get size() {
       return slices.reduce((n, slice) => n + slice.size, 0);
     },
     stop() {
       clearInterval(timer);
+      timer = undefined;
       for (const slice of slices) slice.clear();
     },
   };
