@@ -241,11 +241,15 @@ async function idleMemory(server, workers) {
   await Promise.all(workers.map((w) => w.call('close')));
   const targets = [];
   for (let i = 0; i < IDLE_ROOMS; i++) targets.push(await server.room());
+  const half = Math.floor(IDLE_ROOMS / 2);
+  const split = (list, role) => workers.map((_, i) => list.filter((_, k) => k % workers.length === i).map((t) => t(role)));
+  const connect = (list, role) => Promise.all(workers.map((w, i) => w.call('idle', { targets: split(list, role)[i] })));
   const base = await steadyRss(server.child.pid);
-  const split = (role) => workers.map((_, i) => targets.filter((_, k) => k % workers.length === i).map((t) => t(role)));
-  await Promise.all(workers.map((w, i) => w.call('idle', { targets: split('editor')[i] })));
+  await connect(targets.slice(0, half), 'editor');
+  const firstHalf = await steadyRss(server.child.pid);
+  await connect(targets.slice(half), 'editor');
   const withRooms = await steadyRss(server.child.pid);
-  await Promise.all(workers.map((w, i) => w.call('idle', { targets: split('viewer')[i] })));
+  await connect(targets, 'viewer');
   const withPeers = await steadyRss(server.child.pid);
   await Promise.all(workers.map((w) => w.call('close')));
   let loadedAfter = NaN;
@@ -253,7 +257,16 @@ async function idleMemory(server, workers) {
     for (let i = 0; i < 150 && (await server.loadedRooms()) > 0; i++) await sleep(100);
     loadedAfter = await server.loadedRooms();
   }
-  return { perRoom: (withRooms - base) / IDLE_ROOMS, perPeer: (withPeers - withRooms) / IDLE_ROOMS, loadedAfter };
+  // Per room: the slope over the second half. The first rooms also pay for the heap growing past
+  // its start-up size, which depends on how big the process was before (a server that loads
+  // fewer modules starts smaller and showed twice the first-wave figure at a lower total).
+  return {
+    perRoom: (withRooms - firstHalf) / (IDLE_ROOMS - half),
+    perRoomFirstHalf: (firstHalf - base) / half,
+    perPeer: (withPeers - withRooms) / IDLE_ROOMS,
+    rssMiB: { base: base / 2 ** 20, withRooms: withRooms / 2 ** 20, withPeers: withPeers / 2 ** 20 },
+    loadedAfter,
+  };
 }
 
 // ---------------------------------------------------------------- run
@@ -354,6 +367,8 @@ if (ONLY.has('c')) row('(c) join ~1 MB doc', '  server CPU for the 10 joins', A.
 if (ONLY.has('c')) row('(c) join ~1 MB doc', 'join after unload (from SQLite)', A.join.cold, NaN, 'ms');
 if (ONLY.has('c')) row('(c) join ~1 MB doc', 'client apply of the state', A.join.clientApplyMs, B.join.clientApplyMs, 'ms');
 if (ONLY.has('d')) row('(d) idle memory', 'RSS per idle room (1 peer)', A.idle.perRoom / 1024, B.idle.perRoom / 1024, 'KiB');
+if (ONLY.has('d')) row('(d) idle memory', '  same, first half of the rooms', A.idle.perRoomFirstHalf / 1024, B.idle.perRoomFirstHalf / 1024, 'KiB');
+if (ONLY.has('d')) row('(d) idle memory', 'RSS with all rooms and peers', A.idle.rssMiB.withPeers, B.idle.rssMiB.withPeers, 'MiB');
 if (ONLY.has('d')) row('(d) idle memory', 'RSS per extra idle peer', A.idle.perPeer / 1024, B.idle.perPeer / 1024, 'KiB');
 if (ONLY.has('d')) row('(d) idle memory', 'rooms in memory after all left', A.idle.loadedAfter, IDLE_ROOMS, '');
 
