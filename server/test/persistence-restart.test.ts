@@ -105,4 +105,35 @@ describe('durable rooms', () => {
       await s.stop();
     }
   });
+
+  it('a room taken again while it waits for its unload turn is kept, without waiting for the wave', async () => {
+    const s = await startServer({ roomUnloadMs: 300, roomCreatesPerMinute: 100 });
+    try {
+      const rooms = await Promise.all(Array.from({ length: 30 }, () => createRoom(s.url)));
+      const peers = rooms.map((room) => connectPeer(s.wsUrl, room.id, room.editorToken));
+      await Promise.all(peers.map((p) => p.synced()));
+      for (const p of peers) p.text().insert(0, 'bye ');
+      await until(() => rooms.every((r) => storedRows(s.dataDir, r.id).n === 2), 5000, 'every edit stored');
+      for (const p of peers) p.destroy();
+      // At the first turn of the wave, take a room that is still queued.
+      let kept: (typeof rooms)[number] | undefined;
+      while (!kept) {
+        await new Promise((r) => setImmediate(r));
+        if (s.server.rooms.loadedCount < rooms.length) kept = rooms.find((r) => s.server.rooms.isLoaded(r.id));
+      }
+      const text = await s.server.rooms.withDoc(kept.id, (doc) => entryText(doc).toString());
+      expect(text.startsWith('bye ')).toBe(true);
+      expect(s.server.rooms.loadedCount).toBeGreaterThan(1); // answered before the wave ended
+      await until(() => s.server.rooms.loadedCount === 1, 5000, 'every other room unloaded');
+      expect(s.server.rooms.isLoaded(kept.id)).toBe(true);
+      expect(storedRows(s.dataDir, kept.id).n).toBe(2); // never unloaded (an unload compacts to 1 row)
+      // And a real peer coming back finds it.
+      const back = connectPeer(s.wsUrl, kept.id, kept.editorToken);
+      await back.synced();
+      expect(back.text().toString()).toBe(text);
+      back.destroy();
+    } finally {
+      await s.stop();
+    }
+  });
 });

@@ -71,6 +71,8 @@ export class RoomRegistry {
   private flushing: Promise<void> = Promise.resolve();
   /** the last unload's turn (see unloadTurn) */
   private unloadQueue: Promise<void> = Promise.resolve();
+  /** rooms whose unload has passed its turn and is flushing, compacting or dropping them */
+  private readonly unloadsUnderWay = new Set<Room>();
   private closed = false;
   private readonly compactRows: number;
   private readonly compactRatio: number;
@@ -131,6 +133,15 @@ export class RoomRegistry {
   async acquire(roomId: string): Promise<Room> {
     if (this.closed) throw new Error('registry closed');
     for (;;) {
+      // A room still waiting for its unload turn is simply kept (its unload sees the hold and
+      // stops): a peer coming back during a wave of unloads does not wait for the wave.
+      const loaded = this.rooms.get(roomId);
+      if (loaded && !this.unloadsUnderWay.has(loaded)) {
+        loaded.holds++;
+        clearTimeout(loaded.unloadTimer);
+        loaded.unloadTimer = undefined;
+        return loaded;
+      }
       const pendingUnload = this.unloading.get(roomId);
       if (pendingUnload) await pendingUnload;
       const room = this.rooms.get(roomId) ?? (await this.load(roomId));
@@ -151,7 +162,10 @@ export class RoomRegistry {
   /** Called when a peer leaves (or after a release): arms the unload timer of an idle room. */
   scheduleUnload(room: Room): void {
     if (!room.idle || room.unloadTimer || this.closed) return;
-    room.unloadTimer = setTimeout(() => void this.unload(room), this.opts.roomUnloadMs);
+    room.unloadTimer = setTimeout(() => {
+      room.unloadTimer = undefined;
+      void this.unload(room);
+    }, this.opts.roomUnloadMs);
     room.unloadTimer.unref();
   }
 
@@ -308,8 +322,10 @@ export class RoomRegistry {
     const p = (async () => {
       if (!force) {
         await this.unloadTurn();
-        if (!room.idle || this.rooms.get(room.id) !== room) return; // someone came back meanwhile
+        // Someone came back meanwhile (and may have left again: then a newer timer decides).
+        if (!room.idle || room.unloadTimer || this.rooms.get(room.id) !== room) return;
       }
+      this.unloadsUnderWay.add(room);
       const replica = this.replicas.get(room.id);
       if (replica) {
         // the replica's final flush (if this instance stores the room) and its goodbye to the others
@@ -325,7 +341,10 @@ export class RoomRegistry {
       room.destroy();
       this.metrics.roomsLoaded.set(this.rooms.size);
       this.log.debug({ room: room.id }, 'room unloaded');
-    })().finally(() => this.unloading.delete(room.id));
+    })().finally(() => {
+      this.unloading.delete(room.id);
+      this.unloadsUnderWay.delete(room);
+    });
     this.unloading.set(room.id, p);
     return p;
   }
