@@ -2,7 +2,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
-import { startServer } from './helpers/start-server.js';
+import type { CreatedRoom } from '@codex/shared';
+import { startServer, type TestServer } from './helpers/start-server.js';
 import { connectPeer, createRoom, entryText, until, waitFor } from './helpers/yjs-peer.js';
 
 function storedRows(dataDir: string, roomId: string): { n: number; bytes: number } {
@@ -13,6 +14,17 @@ function storedRows(dataDir: string, roomId: string): { n: number; bytes: number
   } finally {
     db.close();
   }
+}
+
+/** `n` rooms, each edited once (stored as a second row) by one peer; then every peer leaves at once. */
+async function emptyTogether(s: TestServer, n: number): Promise<CreatedRoom[]> {
+  const rooms = await Promise.all(Array.from({ length: n }, () => createRoom(s.url)));
+  const peers = rooms.map((room) => connectPeer(s.wsUrl, room.id, room.editorToken));
+  await Promise.all(peers.map((p) => p.synced()));
+  for (const p of peers) p.text().insert(0, 'bye ');
+  await until(() => rooms.every((r) => storedRows(s.dataDir, r.id).n === 2), 5000, 'every edit stored');
+  for (const p of peers) p.destroy();
+  return rooms;
 }
 
 describe('durable rooms', () => {
@@ -83,12 +95,7 @@ describe('durable rooms', () => {
   it('rooms that empty together unload one per event-loop turn, each compacted', async () => {
     const s = await startServer({ roomUnloadMs: 300, roomCreatesPerMinute: 100 });
     try {
-      const rooms = await Promise.all(Array.from({ length: 30 }, () => createRoom(s.url)));
-      const peers = rooms.map((room) => connectPeer(s.wsUrl, room.id, room.editorToken));
-      await Promise.all(peers.map((p) => p.synced()));
-      for (const p of peers) p.text().insert(0, 'bye ');
-      await until(() => rooms.every((r) => storedRows(s.dataDir, r.id).n >= 2), 5000, 'every edit stored');
-      for (const p of peers) p.destroy();
+      const rooms = await emptyTogether(s, 30);
       // Watch the count of loaded rooms at every turn of the event loop: a wave unloaded in one
       // go would drop it by many at once (and block every other room meanwhile).
       let biggestDrop = 0;
@@ -109,14 +116,9 @@ describe('durable rooms', () => {
   it('a room taken again while it waits for its unload turn is kept, without waiting for the wave', async () => {
     const s = await startServer({ roomUnloadMs: 300, roomCreatesPerMinute: 100 });
     try {
-      const rooms = await Promise.all(Array.from({ length: 30 }, () => createRoom(s.url)));
-      const peers = rooms.map((room) => connectPeer(s.wsUrl, room.id, room.editorToken));
-      await Promise.all(peers.map((p) => p.synced()));
-      for (const p of peers) p.text().insert(0, 'bye ');
-      await until(() => rooms.every((r) => storedRows(s.dataDir, r.id).n === 2), 5000, 'every edit stored');
-      for (const p of peers) p.destroy();
+      const rooms = await emptyTogether(s, 30);
       // At the first turn of the wave, take a room that is still queued.
-      let kept: (typeof rooms)[number] | undefined;
+      let kept: CreatedRoom | undefined;
       while (!kept) {
         await new Promise((r) => setImmediate(r));
         if (s.server.rooms.loadedCount < rooms.length) kept = rooms.find((r) => s.server.rooms.isLoaded(r.id));
