@@ -1,8 +1,7 @@
 /**
  * The registry of rooms: creates them, answers who a token is, loads a room's document from
  * storage on first use and unloads it (after a flush) some seconds after its last user left.
- * It also owns the write path to storage: every `flushMs` the updates of all rooms go to disk
- * in one transaction, and a room's history is compacted into one state once it grows. With rooms
+ * Its RoomWriter (room-writer.ts) writes the rooms' updates to storage and compacts them. With rooms
  * shared across instances (`shared` option) a loaded room holds a replica instead, whose
  * persister stores it (scale/shared-rooms.ts).
  */
@@ -15,7 +14,8 @@ import { newRoomId, newRoomTokens, roleForToken } from './access.js';
 import { Room } from './room.js';
 import { initialState } from './room-template.js';
 import type { RoomLanguage } from './starter-files.js';
-import type { PendingUpdate, RoomRecord, RoomStore } from './store/store.js';
+import { RoomWriter, type RoomWriterOptions } from './room-writer.js';
+import type { RoomRecord, RoomStore } from './store/store.js';
 
 /** Rejection of `withDoc` (and loads) for a room that does not exist. */
 export class RoomNotFoundError extends Error {
@@ -26,13 +26,8 @@ export class RoomNotFoundError extends Error {
 }
 
 /** Settings of the registry (from Config). */
-export interface RegistryOptions {
-  flushMs: number;
+export interface RegistryOptions extends RoomWriterOptions {
   roomUnloadMs: number;
-  /** compact a room once its stored history has this many rows… */
-  compactRows?: number;
-  /** …or is this many times (and at least 64 KiB) larger than its last compacted state */
-  compactRatio?: number;
   /**
    * Rooms shared across instances (scale/shared-rooms.ts): a loaded room then holds a replica
    * kept in step with the other instances, and storage is written by the replica's persister
@@ -61,21 +56,14 @@ export class RoomRegistry {
   private readonly rooms = new Map<string, Room>();
   private readonly loading = new Map<string, Promise<Room>>();
   private readonly unloading = new Map<string, Promise<void>>();
-  private readonly dirty = new Set<Room>();
   /** replicas of the loaded rooms, when rooms are shared */
   private readonly replicas = new Map<string, { close(): Promise<void> }>();
-  private flushTimer: NodeJS.Timeout | undefined;
-  /** when the oldest update waiting for the next flush arrived, and the latest (performance.now()) */
-  private firstPendingAt = 0;
-  private lastChangeAt = 0;
-  private flushing: Promise<void> = Promise.resolve();
+  private readonly writer: RoomWriter;
   /** the last unload's turn (see unloadTurn) */
   private unloadQueue: Promise<void> = Promise.resolve();
   /** rooms whose unload has passed its turn and is flushing, compacting or dropping them */
   private readonly unloadsUnderWay = new Set<Room>();
   private closed = false;
-  private readonly compactRows: number;
-  private readonly compactRatio: number;
 
   constructor(
     private readonly store: RoomStore,
@@ -83,10 +71,7 @@ export class RoomRegistry {
     private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {
-    // Re-encoding a 1 MB document takes ~100 ms of event loop; by rows alone it happens at most
-    // every 5000 updates (minutes of typing), by bytes once the history doubled the document.
-    this.compactRows = opts.compactRows ?? 5000;
-    this.compactRatio = opts.compactRatio ?? 2;
+    this.writer = new RoomWriter(store, opts, metrics, log);
   }
 
   /** Creates a room holding the starter file of `language`. */
@@ -136,21 +121,22 @@ export class RoomRegistry {
       // A room still waiting for its unload turn is simply kept (its unload sees the hold and
       // stops): a peer coming back during a wave of unloads does not wait for the wave.
       const loaded = this.rooms.get(roomId);
-      if (loaded && !this.unloadsUnderWay.has(loaded)) {
-        loaded.holds++;
-        clearTimeout(loaded.unloadTimer);
-        loaded.unloadTimer = undefined;
-        return loaded;
-      }
+      if (loaded && !this.unloadsUnderWay.has(loaded)) return this.hold(loaded);
       const pendingUnload = this.unloading.get(roomId);
-      if (pendingUnload) await pendingUnload;
-      const room = this.rooms.get(roomId) ?? (await this.load(roomId));
-      if (this.rooms.get(roomId) !== room) continue; // unloaded meanwhile: load again
-      room.holds++;
-      clearTimeout(room.unloadTimer);
-      room.unloadTimer = undefined;
-      return room;
+      if (pendingUnload) {
+        await pendingUnload;
+        continue;
+      }
+      const room = await this.load(roomId);
+      if (this.rooms.get(roomId) === room) return this.hold(room); // else unloaded meanwhile: again
     }
+  }
+
+  private hold(room: Room): Room {
+    room.holds++;
+    clearTimeout(room.unloadTimer);
+    room.unloadTimer = undefined;
+    return room;
   }
 
   /** Ends one hold of `acquire`; an idle room is unloaded after `roomUnloadMs`. */
@@ -179,23 +165,12 @@ export class RoomRegistry {
     return this.rooms.has(roomId);
   }
 
-  /** Writes every pending update now (also what the flush timer runs). */
-  flush(): Promise<void> {
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    // Flushes run one after the other so compaction never races an append of the same room.
-    this.flushing = this.flushing.then(() => this.writePending()).catch((err: unknown) => {
-      this.log.error({ err }, 'storage write failed');
-    });
-    return this.flushing;
-  }
-
   /** Flushes and unloads every room, then closes the store (shutdown). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await Promise.all([...this.loading.values()].map((p) => p.catch(() => undefined)));
-    await this.flush();
+    await this.writer.close();
     await Promise.all([...this.unloading.values()]);
     for (const room of [...this.rooms.values()]) await this.unload(room, true);
     await this.store.close();
@@ -215,7 +190,7 @@ export class RoomRegistry {
         const shared = this.opts.shared;
         const history = shared ? EMPTY_HISTORY : await this.store.loadHistory(roomId);
         // a shared room's changes are stored by its persister: nothing waits for our flush
-        const room = new Room(record, history, this.metrics, shared ? (r) => void r.takePending() : (r) => this.markDirty(r));
+        const room = new Room(record, history, this.metrics, shared ? (r) => void r.takePending() : (r) => this.writer.changed(r));
         if (shared) {
           try {
             this.replicas.set(roomId, await shared.open(roomId, { doc: room.doc, awareness: room.awareness }));
@@ -232,75 +207,6 @@ export class RoomRegistry {
       this.loading.set(roomId, p);
     }
     return p;
-  }
-
-  private markDirty(room: Room): void {
-    this.dirty.add(room);
-    if (this.closed) return;
-    const now = performance.now();
-    const gap = now - this.lastChangeAt;
-    this.lastChangeAt = now;
-    if (!this.flushTimer) {
-      this.firstPendingAt = now;
-      this.flushTimer = setTimeout(() => void this.flush(), this.opts.flushMs);
-      return;
-    }
-    // Write now, in this wake-up, when the next change (at the pace of the last two) would come
-    // after the timer: at a typist's pace the timer would otherwise wake an idle process only to
-    // write, and a wake-up costs about as much CPU as the write itself. Under steady traffic
-    // (gap much shorter than flushMs) the process is awake when the timer is due anyway, and this
-    // does not shorten the batches.
-    if (now - this.firstPendingAt + gap >= this.opts.flushMs) void this.flush();
-  }
-
-  private async writePending(): Promise<void> {
-    if (this.dirty.size === 0) return;
-    const rooms = [...this.dirty];
-    this.dirty.clear();
-    const batch: PendingUpdate[] = [];
-    for (const room of rooms) {
-      for (const update of room.takePending()) {
-        batch.push({ roomId: room.id, update });
-        room.history.storedBytes += update.length;
-        room.history.storedRows++;
-      }
-    }
-    const end = this.metrics.storageWriteSeconds.startTimer();
-    let lastSeqs: Map<string, number>;
-    try {
-      lastSeqs = await this.store.appendUpdates(batch);
-    } catch (err) {
-      // Keep the updates: they go out with the next flush.
-      for (const room of rooms) room.pending.unshift(...batch.filter((b) => b.roomId === room.id).map((b) => b.update));
-      for (const room of rooms) this.markDirty(room);
-      throw err;
-    } finally {
-      end();
-    }
-    for (const room of rooms) {
-      const seq = lastSeqs.get(room.id);
-      if (seq !== undefined) room.history.lastSeq = seq;
-      if (this.shouldCompact(room)) await this.compact(room);
-    }
-  }
-
-  private shouldCompact(room: Room): boolean {
-    const h = room.history;
-    if (h.storedRows <= 1) return false;
-    return h.storedRows >= this.compactRows || h.storedBytes > Math.max(64 * 1024, this.compactRatio * room.compactedBytes);
-  }
-
-  /** Replaces the room's stored rows (all of which the doc contains) by one encoded state. */
-  private async compact(room: Room): Promise<void> {
-    const state = room.encodeState();
-    const end = this.metrics.storageWriteSeconds.startTimer();
-    const seq = await this.store.compact(room.id, state, room.history.lastSeq);
-    end();
-    room.history.lastSeq = seq;
-    room.history.storedRows = 1;
-    room.history.storedBytes = state.length;
-    room.compactedBytes = state.length;
-    this.log.debug({ room: room.id, bytes: state.length }, 'room compacted');
   }
 
   /**
@@ -332,12 +238,12 @@ export class RoomRegistry {
         this.replicas.delete(room.id);
         await replica.close().catch((err: unknown) => this.log.error({ err, room: room.id }, 'closing the room replica failed'));
       } else {
-        await this.flush();
+        await this.writer.flush();
         if (!force && !room.idle) return; // someone came back during the flush
-        if (room.history.storedRows > 1) await this.compact(room).catch((err: unknown) => this.log.error({ err }, 'compaction failed'));
+        if (room.history.storedRows > 1) await this.writer.compact(room).catch((err: unknown) => this.log.error({ err }, 'compaction failed'));
       }
       this.rooms.delete(room.id);
-      this.dirty.delete(room);
+      this.writer.forget(room);
       room.destroy();
       this.metrics.roomsLoaded.set(this.rooms.size);
       this.log.debug({ room: room.id }, 'room unloaded');
