@@ -12,7 +12,7 @@ import { CLOSE, LIMITS, isRoomId, parseClientFrame, type HelloFrame, type Role }
 import type { Config } from '../config.js';
 import { startHeartbeat } from '../ws/heartbeat.js';
 import { refuseUpgrade } from '../ws/upgrade.js';
-import { encodeFrame } from './fan-out.js';
+import { countedFanOut, encodeFrame } from './fan-out.js';
 import { createRoomRequests, sendError, type Member, type RequestDeps, type RoomExec } from './room-requests.js';
 import { createRunMirror, type RunSharing } from './run-mirror.js';
 
@@ -67,14 +67,7 @@ export function createExecChannel(deps: ExecChannelDeps, tuning: ExecTuning = DE
         rooms,
         port,
         log,
-        fanOut: {
-          bufferBytes: config.execBufferBytes,
-          highWaterBytes: tuning.highWaterBytes,
-          onSent: (frames, bytes) => {
-            if (frames > 0) metrics.messagesOut.add(frames, 'exec');
-            if (bytes > 0) metrics.bytesOut.add(bytes);
-          },
-        },
+        fanOut: countedFanOut(config.execBufferBytes, tuning.highWaterBytes, metrics),
         onSettled: (id) => {
           const room = rooms.get(id);
           if (room && room.members.size === 0 && !room.current && !room.starting) dropRoom(room);

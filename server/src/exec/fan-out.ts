@@ -8,6 +8,7 @@
  */
 import type WebSocket from 'ws';
 import type { DoneFrame, GapFrame, NumberedFrame, RunStarted } from '@codex/shared';
+import type { Metrics } from '../metrics.js';
 import { ReplayBuffer } from './replay-buffer.js';
 
 /** A connected participant of a room's exec channel. */
@@ -47,6 +48,22 @@ export interface FanOutOptions {
   onSent?(frames: number, bytes: number): void;
   /** every frame of the run as it is produced, numbered (runs shared across instances relay them) */
   onFrame?(frame: RunStarted | NumberedFrame | DoneFrame): void;
+}
+
+/** The fan-out options every run shares: the replay buffer, the high-water mark, and sends counted as `exec` messages. */
+export function countedFanOut(
+  bufferBytes: number,
+  highWaterBytes: number,
+  metrics: Pick<Metrics, 'messagesOut' | 'bytesOut'>,
+): Pick<FanOutOptions, 'bufferBytes' | 'highWaterBytes' | 'onSent'> {
+  return {
+    bufferBytes,
+    highWaterBytes,
+    onSent: (frames, bytes) => {
+      if (frames > 0) metrics.messagesOut.add(frames, 'exec');
+      if (bytes > 0) metrics.bytesOut.add(bytes);
+    },
+  };
 }
 
 /** The frames of one run and who has received how much of them. */

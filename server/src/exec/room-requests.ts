@@ -9,7 +9,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { ExecEngine } from './engine.js';
-import { encodeFrame, type Participant } from './fan-out.js';
+import { countedFanOut, encodeFrame, type Participant } from './fan-out.js';
 import { RateLimiter } from './rate-limit.js';
 import type { RoomPort } from './room-port.js';
 import type { RoomRun, RunMirror } from './run-mirror.js';
@@ -118,12 +118,7 @@ export function createRoomRequests(deps: RequestDeps): RoomRequests {
         request: { language, version, files: input.files, ...(frame.args ? { args: frame.args } : {}) },
         ...(frame.stdin ? { stdin: frame.stdin } : {}),
         fanOut: {
-          bufferBytes: config.execBufferBytes,
-          highWaterBytes: deps.highWaterBytes,
-          onSent: (frames, bytes) => {
-            if (frames > 0) metrics.messagesOut.add(frames, 'exec');
-            if (bytes > 0) metrics.bytesOut.add(bytes);
-          },
+          ...countedFanOut(config.execBufferBytes, deps.highWaterBytes, metrics),
           // shared rooms: every frame also goes to the other instances, in order
           ...(deps.mirror ? { onFrame: (f) => deps.mirror?.publish(session.id, f) } : {}),
         },
