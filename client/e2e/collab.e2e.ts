@@ -2,27 +2,16 @@
  * Two people co-edit and see each other's cursor label; a viewer cannot change the document;
  * a bad link gets a clear page.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import { createRoom, editorText, launchBrowser, openRoom, personContext, startServer, type ServerHandle } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { createRoom, editorText, openRoom, personContext, useSession } from './harness.js';
 
-let server: ServerHandle;
-let browser: Browser;
-
-beforeAll(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const session = useSession();
 
 describe('collaboration in the browser', () => {
   it('two editors co-edit and each sees the other’s cursor label', async () => {
-    const room = await createRoom(server.url, { name: 'Pair', language: 'python' });
-    const ana = await openRoom(await personContext(browser, 'Ana'), server.url, room.ownerUrl);
-    const bo = await openRoom(await personContext(browser, 'Bo'), server.url, room.editorUrl);
+    const room = await createRoom(session.server.url, { name: 'Pair', language: 'python' });
+    const ana = await openRoom(await personContext(session.browser, 'Ana'), session.server.url, room.ownerUrl);
+    const bo = await openRoom(await personContext(session.browser, 'Bo'), session.server.url, room.editorUrl);
 
     await ana.click('.cm-content');
     await ana.keyboard.press('Control+End');
@@ -44,9 +33,9 @@ describe('collaboration in the browser', () => {
   });
 
   it('a viewer sees everything read-only and cannot change the document', async () => {
-    const room = await createRoom(server.url, { language: 'python' });
-    const ana = await openRoom(await personContext(browser, 'Teacher'), server.url, room.ownerUrl);
-    const viewer = await openRoom(await personContext(browser, 'Student'), server.url, room.viewerUrl);
+    const room = await createRoom(session.server.url, { language: 'python' });
+    const ana = await openRoom(await personContext(session.browser, 'Teacher'), session.server.url, room.ownerUrl);
+    const viewer = await openRoom(await personContext(session.browser, 'Student'), session.server.url, room.viewerUrl);
     const before = await editorText(ana);
 
     expect(await viewer.getAttribute('.cm-content', 'contenteditable')).toBe('false');
@@ -74,9 +63,9 @@ describe('collaboration in the browser', () => {
   });
 
   it('the home page creates a room and its owner link opens it', async () => {
-    const ctx = await personContext(browser, 'Host');
+    const ctx = await personContext(session.browser, 'Host');
     const page = await ctx.newPage();
-    await page.goto(server.url + '/');
+    await page.goto(session.server.url + '/');
     await page.getByLabel(/Room name/).fill('Friday class');
     await page.waitForSelector('select#room-language');
     await page.selectOption('select#room-language', 'javascript');
@@ -84,7 +73,7 @@ describe('collaboration in the browser', () => {
     await page.waitForSelector('text=Your room is ready');
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('links-title');
     const links = await Promise.all(['Owner link', 'Editor link', 'Viewer link'].map((l) => page.getByLabel(new RegExp(l)).inputValue()));
-    for (const l of links) expect(l).toMatch(new RegExp(`^${server.url}/r/[A-Za-z0-9_-]+\\?token=`));
+    for (const l of links) expect(l).toMatch(new RegExp(`^${session.server.url}/r/[A-Za-z0-9_-]+\\?token=`));
     expect(new Set(links).size).toBe(3);
     await page.getByRole('link', { name: 'Enter the room as owner' }).click();
     await page.waitForSelector('[data-testid=editor][data-ready=true]');
@@ -95,16 +84,16 @@ describe('collaboration in the browser', () => {
   });
 
   it('a bad link and an unknown room get a clear page', async () => {
-    const room = await createRoom(server.url);
-    const ctx = await personContext(browser, 'Ana');
+    const room = await createRoom(session.server.url);
+    const ctx = await personContext(session.browser, 'Ana');
     const page = await ctx.newPage();
-    await page.goto(`${server.url}/r/${room.id}?token=wrong-token-value`);
+    await page.goto(`${session.server.url}/r/${room.id}?token=wrong-token-value`);
     await page.waitForSelector('h1');
     expect(await page.textContent('h1')).toMatch(/not valid/);
-    await page.goto(`${server.url}/r/nosuchroom123?token=abc`);
+    await page.goto(`${session.server.url}/r/nosuchroom123?token=abc`);
     await page.waitForSelector('h1');
     expect(await page.textContent('h1')).toMatch(/does not exist/);
-    await page.goto(`${server.url}/r/${room.id}`);
+    await page.goto(`${session.server.url}/r/${room.id}`);
     expect(await page.textContent('h1')).toMatch(/does not work/);
     await ctx.close();
   });

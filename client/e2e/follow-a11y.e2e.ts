@@ -3,22 +3,11 @@
  * files as tabs driven by the keyboard; Ctrl+Enter runs from anywhere; the editor lets focus out
  * (Escape, Tab); the layout holds at tablet width.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import { artifactPath, createRoom, launchBrowser, openRoom, personContext, startServer, waitReady, type ServerHandle } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { artifactPath, createRoom, openRoom, personContext, useSession } from './harness.js';
 
-let server: ServerHandle;
-let browser: Browser;
-
-beforeAll(async () => {
-  server = await startServer();
-  await waitReady(server.url);
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const session = useSession({ ready: true });
 
 const activeTab = (page: Page): Promise<string | null> => page.textContent('[role=tab][aria-selected=true]');
 /** The first line number CodeMirror shows at the top of the editor's scroller. */
@@ -33,9 +22,9 @@ const topLine = (page: Page): Promise<number> =>
 
 describe('follow mode and keyboard use', () => {
   it('a viewer follows the owner’s tab and scroll by default, and can stop', async () => {
-    const room = await createRoom(server.url, { language: 'python' });
-    const owner = await openRoom(await personContext(browser, 'Teacher'), server.url, room.ownerUrl);
-    const viewer = await openRoom(await personContext(browser, 'Pupil'), server.url, room.viewerUrl);
+    const room = await createRoom(session.server.url, { language: 'python' });
+    const owner = await openRoom(await personContext(session.browser, 'Teacher'), session.server.url, room.ownerUrl);
+    const viewer = await openRoom(await personContext(session.browser, 'Pupil'), session.server.url, room.viewerUrl);
 
     // The owner adds a long second file with the keyboard-reachable form.
     await owner.getByRole('button', { name: 'Add a file' }).click();
@@ -66,8 +55,8 @@ describe('follow mode and keyboard use', () => {
   });
 
   it('works with the keyboard: tabs with arrows, Escape+Tab leaves the editor, Ctrl+Enter runs', async () => {
-    const room = await createRoom(server.url, { language: 'python' });
-    const page = await openRoom(await personContext(browser, 'Keys'), server.url, room.ownerUrl);
+    const room = await createRoom(session.server.url, { language: 'python' });
+    const page = await openRoom(await personContext(session.browser, 'Keys'), session.server.url, room.ownerUrl);
     await page.getByRole('button', { name: 'Add a file' }).click();
     await page.getByLabel('New file name').fill('b.py');
     await page.keyboard.press('Enter');
@@ -100,9 +89,9 @@ describe('follow mode and keyboard use', () => {
   });
 
   it('has labels for every control and readable contrast for every text (WCAG AA)', async () => {
-    const room = await createRoom(server.url, { language: 'python' });
-    const owner = await openRoom(await personContext(browser, 'Owner'), server.url, room.ownerUrl);
-    const viewer = await openRoom(await personContext(browser, 'Viewer'), server.url, room.viewerUrl);
+    const room = await createRoom(session.server.url, { language: 'python' });
+    const owner = await openRoom(await personContext(session.browser, 'Owner'), session.server.url, room.ownerUrl);
+    const viewer = await openRoom(await personContext(session.browser, 'Viewer'), session.server.url, room.viewerUrl);
     for (const page of [owner, viewer]) {
       await page.waitForSelector('[data-testid=terminal][data-ready=true]');
       const problems = await page.evaluate(() => {
@@ -151,9 +140,9 @@ describe('follow mode and keyboard use', () => {
   });
 
   it('lays out at tablet width without horizontal scrolling', async () => {
-    const room = await createRoom(server.url, { language: 'python' });
-    const ctx = await personContext(browser, 'Tablet', { width: 800, height: 1100 });
-    const page = await openRoom(ctx, server.url, room.editorUrl);
+    const room = await createRoom(session.server.url, { language: 'python' });
+    const ctx = await personContext(session.browser, 'Tablet', { width: 800, height: 1100 });
+    const page = await openRoom(ctx, session.server.url, room.editorUrl);
     await page.waitForSelector('[data-testid=terminal][data-ready=true]');
     expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
     const shot = artifactPath('room-tablet-800px.png');

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync } from 'node:
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { freePort } from '../../server/test/helpers/free-port.js';
 
@@ -166,4 +167,43 @@ export function terminalText(page: Page): Promise<string> {
 export function artifactPath(name: string): string {
   mkdirSync(ARTIFACTS, { recursive: true });
   return path.join(ARTIFACTS, name);
+}
+
+/** One server and one browser shared by a file's tests (`server` may be replaced, e.g. by a restart). */
+export interface Session {
+  server: ServerHandle;
+  browser: Browser;
+}
+
+/**
+ * Starts a server and Chromium before the file's tests and stops both after them. With
+ * `ready`, waits until the server can run programs too.
+ */
+export function useSession(opts: { ready?: boolean } = {}): Session {
+  let server: ServerHandle | undefined;
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    server = await startServer();
+    if (opts.ready) await waitReady(server.url);
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+  const started = <T>(x: T | undefined, what: string): T => {
+    if (x === undefined) throw new Error(`${what} not started (used outside a test?)`);
+    return x;
+  };
+  return {
+    get server() {
+      return started(server, 'server');
+    },
+    set server(s: ServerHandle) {
+      server = s;
+    },
+    get browser() {
+      return started(browser, 'browser');
+    },
+  };
 }

@@ -3,30 +3,18 @@
  * both terminals show the same text. Saves a screenshot of the room with two people and the
  * finished run as a test artifact.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import { artifactPath, createRoom, editorText, launchBrowser, openRoom, personContext, startServer, terminalText, waitReady, type ServerHandle } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { artifactPath, createRoom, editorText, openRoom, personContext, terminalText, useSession } from './harness.js';
 
-let server: ServerHandle;
-let browser: Browser;
-
-beforeAll(async () => {
-  server = await startServer();
-  await waitReady(server.url);
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const session = useSession({ ready: true });
 
 const PROGRAM = 'name = input("Name? ")\nprint("Hello, " + name + "!")\nimport sys\nprint("\\x1b[32mgreen\\x1b[0m and an error", file=sys.stderr)\n';
 
 describe('shared run in the browser', () => {
   it('one runs a program reading a line, the other types it; both terminals show the same text', async () => {
-    const room = await createRoom(server.url, { name: 'Run together', language: 'python' });
-    const ana = await openRoom(await personContext(browser, 'Ana'), server.url, room.ownerUrl);
-    const bo = await openRoom(await personContext(browser, 'Bo'), server.url, room.editorUrl);
+    const room = await createRoom(session.server.url, { name: 'Run together', language: 'python' });
+    const ana = await openRoom(await personContext(session.browser, 'Ana'), session.server.url, room.ownerUrl);
+    const bo = await openRoom(await personContext(session.browser, 'Bo'), session.server.url, room.editorUrl);
     await ana.waitForSelector('[data-testid=terminal][data-ready=true]');
     await bo.waitForSelector('[data-testid=terminal][data-ready=true]');
 
@@ -77,9 +65,9 @@ describe('shared run in the browser', () => {
   });
 
   it('a viewer cannot type input until the owner lets viewers run; then the viewer runs, types and stops', async () => {
-    const room = await createRoom(server.url, { language: 'python' });
-    const owner = await openRoom(await personContext(browser, 'Owner'), server.url, room.ownerUrl);
-    const viewer = await openRoom(await personContext(browser, 'Watcher'), server.url, room.viewerUrl);
+    const room = await createRoom(session.server.url, { language: 'python' });
+    const owner = await openRoom(await personContext(session.browser, 'Owner'), session.server.url, room.ownerUrl);
+    const viewer = await openRoom(await personContext(session.browser, 'Watcher'), session.server.url, room.viewerUrl);
     await viewer.waitForSelector('[data-testid=terminal][data-ready=true]');
     const viewerRun = viewer.getByRole('button', { name: /^Run (Ctrl\+|⌘\+)Enter/ });
     expect(await viewerRun.isDisabled()).toBe(true);
