@@ -3,7 +3,7 @@
  * Piston unreachable, Piston refusing the job (4002), Piston going away mid-run. Every participant
  * gets an `error` then `done`, the summary is stored, and the room can run again at once.
  */
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { CreatedRoom, ServerFrame } from '@codex/shared';
 import {
   closedPortUrl,
@@ -12,25 +12,17 @@ import {
   runFrames,
   startFaultPiston,
   type ExecClient,
-  type FaultPiston,
 } from './helpers/exec-socket.js';
+import { stopAfterEach } from './helpers/cleanup.js';
 import { startServer, type TestServer } from './helpers/start-server.js';
 
-let t: TestServer | undefined;
-let fault: FaultPiston | undefined;
-const clients: ExecClient[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await t?.stop();
-  await fault?.stop().catch(() => undefined);
-  t = undefined;
-  fault = undefined;
-});
+const track = stopAfterEach();
 
 async function participants(room: CreatedRoom, server: TestServer): Promise<[ExecClient, ExecClient]> {
   const editor = connectExec(server.wsUrl, room.id, room.editorToken, { name: 'Eddie' });
   const viewer = connectExec(server.wsUrl, room.id, room.viewerToken, { name: 'Vera' });
-  clients.push(editor, viewer);
+  track(editor);
+  track(viewer);
   await Promise.all([editor, viewer].map((c) => c.waitFor((f) => f.type === 'hello')));
   return [editor, viewer];
 }
@@ -40,7 +32,7 @@ const kinds = (c: ExecClient, run: string): string[] =>
 
 describe('engine faults', () => {
   it('Piston unreachable: error then done to all, and the room can run again', async () => {
-    t = await startServer({ pistonUrls: [await closedPortUrl()] });
+    const t = track(await startServer({ pistonUrls: [await closedPortUrl()] }));
     const room = await createRoom(t.url, { language: 'python' });
     const [editor, viewer] = await participants(room, t);
     editor.send({ type: 'run', version: '3.11.2' });
@@ -63,8 +55,8 @@ describe('engine faults', () => {
   });
 
   it('Piston refusing the job (4002): its message to all, then done', async () => {
-    fault = await startFaultPiston('notified-error');
-    t = await startServer({ pistonUrls: [fault.url] });
+    const fault = track(await startFaultPiston('notified-error'));
+    const t = track(await startServer({ pistonUrls: [fault.url] }));
     const room = await createRoom(t.url, { language: 'python' });
     const [editor, viewer] = await participants(room, t);
     editor.send({ type: 'run' });
@@ -75,8 +67,8 @@ describe('engine faults', () => {
   });
 
   it('Piston closing mid-run (a real server we stop): error then done to all', async () => {
-    fault = await startFaultPiston('hang-after-start');
-    t = await startServer({ pistonUrls: [fault.url] });
+    const fault = track(await startFaultPiston('hang-after-start'));
+    const t = track(await startServer({ pistonUrls: [fault.url] }));
     const room = await createRoom(t.url, { language: 'python' });
     const [editor, viewer] = await participants(room, t);
     editor.send({ type: 'run' });
@@ -92,8 +84,8 @@ describe('engine faults', () => {
   });
 
   it('a real Piston ignores signals: stop closes its socket and the run ends for everyone at once', async () => {
-    fault = await startFaultPiston('ignore-signals');
-    t = await startServer({ pistonUrls: [fault.url] });
+    const fault = track(await startFaultPiston('ignore-signals'));
+    const t = track(await startServer({ pistonUrls: [fault.url] }));
     const room = await createRoom(t.url, { language: 'python' });
     const [editor, viewer] = await participants(room, t);
     editor.send({ type: 'run' });
@@ -101,14 +93,13 @@ describe('engine faults', () => {
     editor.send({ type: 'signal', signal: 'SIGINT' });
     const done = await viewer.done();
     expect(done).toMatchObject({ signal: 'SIGINT', message: 'stopped by Eddie' });
-    const f = fault;
-    await vi.waitFor(() => expect(f.received).toContainEqual({ type: 'signal', signal: 'SIGINT' }));
+    await vi.waitFor(() => expect(fault.received).toContainEqual({ type: 'signal', signal: 'SIGINT' }));
   });
 
   it('readiness fails clearly when the engine has no runtime for the default language; runs say which', async () => {
-    fault = await startFaultPiston('notified-error');
+    const fault = track(await startFaultPiston('notified-error'));
     fault.runtimes = [{ language: 'bash', version: '5.2.15', aliases: ['sh'] }];
-    t = await startServer({ pistonUrls: [fault.url] });
+    const t = track(await startServer({ pistonUrls: [fault.url] }));
     const ready = await fetch(`${t.url}/readyz`);
     expect(ready.status).toBe(503);
     expect(((await ready.json()) as { checks: Record<string, string> }).checks.engine).toBe(
@@ -124,9 +115,9 @@ describe('engine faults', () => {
   });
 
   it('with several PISTON_URLs, runs skip a dead instance and /readyz reports each', async () => {
-    fault = await startFaultPiston('echo-late-run');
+    const fault = track(await startFaultPiston('echo-late-run'));
     const dead = await closedPortUrl();
-    t = await startServer({ pistonUrls: [dead, fault.url] });
+    const t = track(await startServer({ pistonUrls: [dead, fault.url] }));
     const room = await createRoom(t.url, { language: 'python' });
     const [editor] = await participants(room, t);
     editor.send({ type: 'run', stdin: 'bye\n' });

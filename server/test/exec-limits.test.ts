@@ -3,34 +3,23 @@
  * tokens and unknown rooms, a malformed frame ends one socket only, display names, caps on stdin
  * and files, per-room and per-participant run limits, and viewers allowed to run by the owner.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ROOM_KEYS, DOC_KEYS } from '@codex/shared';
-import { connectExec, createRoom, startFaultPiston, type ExecClient, type FaultPiston } from './helpers/exec-socket.js';
+import { connectExec, createRoom, startFaultPiston, type ExecClient } from './helpers/exec-socket.js';
+import { stopAfterEach } from './helpers/cleanup.js';
 import { startServer, type TestServer } from './helpers/start-server.js';
 import { connectPeer, entryText, waitFor } from './helpers/yjs-peer.js';
 
-let t: TestServer | undefined;
-let fault: FaultPiston | undefined;
-const clients: ExecClient[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await t?.stop();
-  await fault?.stop().catch(() => undefined);
-  t = undefined;
-  fault = undefined;
-});
+const track = stopAfterEach();
 
 async function setup(overrides: Parameters<typeof startServer>[0] = {}): Promise<TestServer> {
-  fault = await startFaultPiston('echo-late-run');
-  t = await startServer({ pistonUrls: [fault.url], ...overrides });
-  return t;
+  const fault = track(await startFaultPiston('echo-late-run'));
+  return track(await startServer({ pistonUrls: [fault.url], ...overrides }));
 }
 
 function join(s: TestServer, roomId: string, token: string, name?: string): ExecClient {
-  const c = connectExec(s.wsUrl, roomId, token, name === undefined ? {} : { name });
-  clients.push(c);
-  return c;
+  return track(connectExec(s.wsUrl, roomId, token, name === undefined ? {} : { name }));
 }
 
 const errorAfter = (c: ExecClient, from: number) => c.waitFor((f) => f.type === 'error' && f.run === undefined, { from });
