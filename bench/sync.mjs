@@ -4,12 +4,9 @@
 // Prints both side by side with the ratio (CodeX / classic); exits 1 on divergence or loss.
 // Env: BENCH_QUICK=1 for a short smoke run; BENCH_ONLY=a,b,c,d to run some scenarios;
 // BENCH_READERS=1,10 to pick the fan-out sizes; BENCH_ROUNDS (default 3); BENCH_FANOUT_UPDATES (150).
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import * as Y from 'yjs';
-import { ROOT, freePort, median, pct, procStats, sleep, startWorkers, waitHttp } from './lib.mjs';
+import { median, pct, procStats, sleep, startWorkers } from './lib.mjs';
+import { startClassic, startCodex } from './sync-servers.mjs';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const READER_COUNTS = process.env.BENCH_READERS ? process.env.BENCH_READERS.split(',').map(Number) : QUICK ? [1, 10] : [1, 10, 100, 300];
@@ -24,74 +21,6 @@ const WORKERS = 4;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'a,b,c,d').split(','));
 const problems = [];
-
-/** The two servers under test, with how to make a room and address its peers. */
-async function startCodex() {
-  const port = await freePort();
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'codex-bench-'));
-  // BENCH_CODEX_ARGS: extra node flags for the CodeX server (e.g. --cpu-prof)
-  const extra = (process.env.BENCH_CODEX_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...extra, 'server/dist/main.js'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: {
-      ...process.env, HOST: '127.0.0.1', PORT: String(port), CODEX_DATA_DIR: dataDir, CODEX_LOG_LEVEL: 'warn',
-      // all bench clients share one address: lift the per-address caps, keep every other default
-      CODEX_MAX_ROOMS_PER_ADDRESS: '100000', CODEX_ROOM_CREATES_PER_MINUTE: '100000',
-      // document sync only: no embedded execution engine in this process (never contacted)
-      PISTON_URL: 'http://127.0.0.1:9',
-    },
-  });
-  const http = `http://127.0.0.1:${port}`;
-  await waitHttp(`${http}/healthz`);
-  return {
-    name: 'CodeX',
-    child,
-    async room() {
-      const res = await fetch(`${http}/api/rooms`, { method: 'POST' });
-      if (res.status !== 201) throw new Error(`POST /api/rooms ${res.status}`);
-      const r = await res.json();
-      return (role = 'editor') => ({ url: `ws://127.0.0.1:${port}/yjs`, room: r.id, token: role === 'viewer' ? r.viewerToken : r.editorToken });
-    },
-    async loadedRooms() {
-      const m = /codex_rooms_loaded (\d+)/.exec(await (await fetch(`${http}/metrics`)).text());
-      return m ? Number(m[1]) : NaN;
-    },
-    /** Waits until the rooms of earlier rounds are unloaded (flushed and compacted, 5 s after
-     * their last peer left), so that work is not counted in the next round. */
-    async settle() {
-      for (let i = 0; i < 200 && (await this.loadedRooms()) > 0; i++) await sleep(100);
-    },
-    stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function startClassic() {
-  const port = await freePort();
-  const env = { ...process.env, HOST: '127.0.0.1', PORT: String(port) };
-  delete env.YPERSISTENCE; // any string, even empty, turns its LevelDB persistence on
-  const child = spawn(process.execPath, ['node_modules/y-websocket-classic/bin/server.js'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], env });
-  await waitHttp(`http://127.0.0.1:${port}/`);
-  let n = 0;
-  return {
-    name: 'classic',
-    child,
-    async room() {
-      const name = `bench-${process.pid}-${n++}`;
-      return () => ({ url: `ws://127.0.0.1:${port}`, room: name, token: null });
-    },
-    loadedRooms: async () => NaN, // it never unloads a room
-    settle: async () => undefined,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    },
-  };
-}
 
 /** The server's CPU use when nothing happens (ms per ms), over `ms`. */
 async function idleRate(server, ms = 2000) {
