@@ -8,7 +8,7 @@ import * as Y from 'yjs';
 import { DOC_KEYS, type CreatedRoom, type DoneFrame, type RunSummary, type ServerFrame } from '@codex/shared';
 import { connectExec, createRoom, runFrames, type ExecClient } from './helpers/exec-socket.js';
 import { startServer, type TestServer } from './helpers/start-server.js';
-import { connectPeer, entryText, waitFor, type YjsPeer } from './helpers/yjs-peer.js';
+import { connectPeer, entryText, waitFor, writeEntry, type YjsPeer } from './helpers/yjs-peer.js';
 
 const TWO_LINES = 'a = input()\nprint("echo 1:", a, flush=True)\nb = input()\nprint("echo 2:", b, flush=True)\n';
 const FOREVER = 'import time\nprint("started", flush=True)\nwhile True:\n    time.sleep(0.1)\n';
@@ -35,19 +35,10 @@ function join(room: CreatedRoom, token: string, name: string, since?: number): E
 /** Creates a python room whose entry file holds `program`, typed through a real y-websocket provider. */
 async function roomWith(program: string): Promise<{ room: CreatedRoom; peer: YjsPeer }> {
   const room = await createRoom(t.url, { language: 'python' });
-  const writer = connectPeer(t.wsUrl, room.id, room.ownerToken);
-  peers.push(writer);
-  await writer.synced();
-  writer.doc.transact(() => {
-    const text = entryText(writer.doc);
-    text.delete(0, text.length);
-    text.insert(0, program);
-  });
-  // A second provider seeing the text proves the server's copy has it.
+  await writeEntry(t.wsUrl, room, program);
   const reader = connectPeer(t.wsUrl, room.id, room.viewerToken);
   peers.push(reader);
   await reader.synced();
-  await waitFor(reader.doc, () => entryText(reader.doc).toString() === program, 10_000, 'the program on the server');
   return { room, peer: reader };
 }
 
@@ -179,19 +170,7 @@ describe('one run, every participant', () => {
 
   it('a compile error ends the run with the compile stage\'s exit code; input typed meanwhile is echoed, never run', async () => {
     const room = await createRoom(t.url, { language: 'c' });
-    const writer = connectPeer(t.wsUrl, room.id, room.ownerToken);
-    peers.push(writer);
-    await writer.synced();
-    const broken = 'int main(void) { return x; }\n';
-    writer.doc.transact(() => {
-      const text = entryText(writer.doc);
-      text.delete(0, text.length);
-      text.insert(0, broken);
-    });
-    const reader = connectPeer(t.wsUrl, room.id, room.viewerToken);
-    peers.push(reader);
-    await reader.synced();
-    await waitFor(reader.doc, () => entryText(reader.doc).toString() === broken);
+    await writeEntry(t.wsUrl, room, 'int main(void) { return x; }\n');
 
     const editor = join(room, room.editorToken, 'Eddie');
     await hello(editor);
