@@ -7,13 +7,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ROOT, freePort, sleep, waitHttp } from './lib.mjs';
 
+/** Extra node flags for one server from env `name` (e.g. `--perf-basic-prof`, `--cpu-prof`), for profiling both alike. */
+const nodeArgs = (name) => (process.env[name] ?? '').split(' ').filter(Boolean);
+
 /** The two servers under test, with how to make a room and address its peers. */
 export async function startCodex() {
   const port = await freePort();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'codex-bench-'));
-  // BENCH_CODEX_ARGS: extra node flags for the CodeX server (e.g. --cpu-prof)
-  const extra = (process.env.BENCH_CODEX_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...extra, 'server/dist/main.js'], {
+  const child = spawn(process.execPath, [...nodeArgs('BENCH_CODEX_ARGS'), 'server/dist/main.js'], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {
@@ -56,7 +57,7 @@ export async function startClassic() {
   const port = await freePort();
   const env = { ...process.env, HOST: '127.0.0.1', PORT: String(port) };
   delete env.YPERSISTENCE; // any string, even empty, turns its LevelDB persistence on
-  const child = spawn(process.execPath, ['node_modules/y-websocket-classic/bin/server.js'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], env });
+  const child = spawn(process.execPath, [...nodeArgs('BENCH_CLASSIC_ARGS'), 'node_modules/y-websocket-classic/bin/server.js'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], env });
   await waitHttp(`http://127.0.0.1:${port}/`);
   let n = 0;
   return {

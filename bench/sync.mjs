@@ -3,7 +3,8 @@
 // y-websocket providers in separate worker processes (bench/sync-worker.mjs).
 // Prints both side by side with the ratio (CodeX / classic); exits 1 on divergence or loss.
 // Env: BENCH_QUICK=1 for a short smoke run; BENCH_ONLY=a,b,c,d to run some scenarios;
-// BENCH_READERS=1,10 to pick the fan-out sizes; BENCH_ROUNDS (default 3); BENCH_FANOUT_UPDATES (150).
+// BENCH_READERS=1,10 to pick the fan-out sizes; BENCH_ROUNDS (default 3); BENCH_FANOUT_UPDATES (150);
+// BENCH_WARM_UPDATES (2000); BENCH_CODEX_ARGS / BENCH_CLASSIC_ARGS: extra node flags per server.
 import * as Y from 'yjs';
 import { median, pct, procStats, sleep, startWorkers } from './lib.mjs';
 import { startClassic, startCodex } from './sync-servers.mjs';
@@ -15,6 +16,8 @@ const ROOMS_B = QUICK ? 20 : 200;
 const TYPIST_UPDATES = QUICK ? 5 : 10; // every 500 ms per typist
 const EDITS_C = QUICK ? 5_000 : 50_000;
 const IDLE_ROOMS = QUICK ? 50 : 1000;
+// (a)'s warm-up: this many updates, one every 2 ms, to 10 readers, on each server before any round
+const WARM_UPDATES = Number(process.env.BENCH_WARM_UPDATES ?? (QUICK ? 200 : 2000));
 const WORKERS = 4;
 // Scenarios (a)–(c) run this many rounds per server, alternating which server goes first; latency
 // percentiles and CPU per update are pooled over the rounds, join times are medians of the rounds.
@@ -43,7 +46,7 @@ function checkConverged(label, reports) {
 }
 
 // ---------------------------------------------------------------- scenarios
-async function fanout(server, workers, readers, updates = FANOUT_UPDATES) {
+async function fanout(server, workers, readers, updates = FANOUT_UPDATES, intervalMs = 20) {
   const target = await server.room();
   const [writer, ...readerWorkers] = workers;
   const per = Math.ceil(readers / readerWorkers.length);
@@ -54,7 +57,7 @@ async function fanout(server, workers, readers, updates = FANOUT_UPDATES) {
   const idle = await idleRate(server);
   const before = procStats(server.child.pid);
   const t0 = performance.now();
-  await writer.call('writer', { target: target('editor'), name: 'w', intervalMs: 20, updates });
+  await writer.call('writer', { target: target('editor'), name: 'w', intervalMs, updates });
   await sleep(1000); // drain
   const after = procStats(server.child.pid);
   const idleMs = idle * (performance.now() - t0);
@@ -229,8 +232,10 @@ async function rounds(scenario) {
 }
 try {
   // Warm-up, not measured: the worker processes are shared, and whichever server met them first
-  // would pay for their JIT (seen as a p99 twice the others' in the first round).
-  if (ONLY.has('a')) for (const server of servers) await fanout(server, workers, 10, 50);
+  // would pay for their JIT (seen as a p99 twice the others' in the first round). It is long and
+  // fast enough for V8 to optimize each server's message path, which a server in use all day has
+  // done: after 50 updates the reference still ran ~30 % more CPU per update than in steady state.
+  if (ONLY.has('a')) for (const server of servers) await fanout(server, workers, 10, WARM_UPDATES, 2);
   if (ONLY.has('b')) for (const server of servers) await manyRooms(server, workers.slice(0, WORKERS), Math.ceil(ROOMS_B / 4));
   for (const n of ONLY.has('a') ? READER_COUNTS : []) {
     for (const [server, raws] of await rounds((sv) => fanout(sv, workers, n))) {
