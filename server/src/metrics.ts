@@ -3,6 +3,11 @@
  * never collide; features receive the Metrics object and own their counters' meaning.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { registerEventLoopDelay } from './event-loop-delay.js';
+
+const PROCESS_PREFIX = 'codex_process_';
+/** The longest timer Node accepts (~24.8 days). */
+const NEVER_MS = 2 ** 31 - 1;
 
 /** The metrics every feature reports into. */
 export interface Metrics {
@@ -56,10 +61,13 @@ export function createMetrics(): Metrics {
   const registry = new Registry();
   // The event-loop-lag histogram samples on a libuv timer, and each sample wakes the process: at
   // prom-client's default 10 ms that is ~12 ms of CPU per idle second, at 100 ms still ~1 ms/s
-  // (bench:sync, about 5 % of the CPU per keystroke in a small room). Sampled once a second it
-  // still shows sustained lag; short stalls show in the utilization gauge below, which costs
+  // (bench:sync, about 5 % of the CPU per keystroke in a small room). So prom-client's sampler is
+  // given an interval it never reaches, and event-loop-delay.ts samples once a second instead,
+  // reporting the delay beyond that second (prom-client would report the whole interval, ~1.0 s).
+  // That still shows sustained lag; short stalls show in the utilization gauge below, which costs
   // nothing between scrapes.
-  collectDefaultMetrics({ register: registry, prefix: 'codex_process_', eventLoopMonitoringPrecision: 1000 });
+  collectDefaultMetrics({ register: registry, prefix: PROCESS_PREFIX, eventLoopMonitoringPrecision: NEVER_MS });
+  registerEventLoopDelay(registry, PROCESS_PREFIX);
   const reg = { registers: [registry] };
   let lastElu = performance.eventLoopUtilization();
   new Gauge({

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { createMetrics } from '../src/metrics.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const busy = (ms: number) => {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    // block the event loop, as a long synchronous task would
+  }
+};
+const read = (text: string, name: string): number => {
+  const m = new RegExp(`^codex_process_${name} (\\S+)$`, 'm').exec(text);
+  if (!m?.[1]) throw new Error(`${name} missing from /metrics`);
+  return Number(m[1]);
+};
+
+describe('event-loop delay metrics', () => {
+  it('report the delay beyond the 1 s sampling interval, not the interval itself', async () => {
+    const metrics = createMetrics();
+    await sleep(2300); // two samples of an idle loop
+    const idle = await metrics.registry.metrics();
+    expect(read(idle, 'eventloop_lag_samples')).toBeGreaterThanOrEqual(1);
+    // prom-client's own gauges read ~1.0 here (the whole 1 s interval)
+    expect(read(idle, 'nodejs_eventloop_lag_max_seconds')).toBeLessThan(0.5);
+    expect(read(idle, 'nodejs_eventloop_lag_p50_seconds')).toBeLessThan(0.5);
+
+    busy(1600); // overlaps at least one sample's due time
+    await sleep(1200);
+    const stalled = await metrics.registry.metrics();
+    expect(read(stalled, 'nodejs_eventloop_lag_max_seconds')).toBeGreaterThan(0.5);
+    expect(read(stalled, 'nodejs_eventloop_lag_max_seconds')).toBeLessThan(2);
+
+    // every scrape starts a new window
+    await sleep(2300);
+    expect(read(await metrics.registry.metrics(), 'nodejs_eventloop_lag_max_seconds')).toBeLessThan(0.5);
+  }, 15_000);
+});
