@@ -20,9 +20,9 @@ describe('event-loop delay metrics', () => {
     await sleep(2300); // two samples of an idle loop
     const idle = await metrics.registry.metrics();
     expect(read(idle, 'eventloop_lag_samples')).toBeGreaterThanOrEqual(1);
-    // prom-client's own gauges read ~1.0 here (the whole 1 s interval)
-    expect(read(idle, 'nodejs_eventloop_lag_max_seconds')).toBeLessThan(0.5);
-    expect(read(idle, 'nodejs_eventloop_lag_p50_seconds')).toBeLessThan(0.5);
+    // prom-client's own gauges read ~1.0 here (the whole 1 s interval); the margin is for a busy CI
+    expect(read(idle, 'nodejs_eventloop_lag_max_seconds')).toBeLessThan(0.9);
+    expect(read(idle, 'nodejs_eventloop_lag_p50_seconds')).toBeLessThan(0.9);
 
     busy(1600); // overlaps at least one sample's due time
     await sleep(1200);
@@ -32,6 +32,6 @@ describe('event-loop delay metrics', () => {
 
     // every scrape starts a new window
     await sleep(2300);
-    expect(read(await metrics.registry.metrics(), 'nodejs_eventloop_lag_max_seconds')).toBeLessThan(0.5);
+    expect(read(await metrics.registry.metrics(), 'nodejs_eventloop_lag_max_seconds')).toBeLessThan(0.9);
   }, 15_000);
 });
