@@ -25,12 +25,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'a,b,c,d').split(','));
 const problems = [];
 
-/** The server's CPU use when nothing happens (ms per ms), over `ms`. */
-async function idleRate(server, ms = 2000) {
-  const a = procStats(server.child.pid).cpuMs;
-  await sleep(ms);
-  return (procStats(server.child.pid).cpuMs - a) / ms;
-}
+/** Time for the peers' joins (sync, presence) to settle before a measurement starts. */
+const SETTLE_JOINS_MS = 2000;
 
 function checkConverged(label, reports) {
   const byRoom = new Map();
@@ -54,20 +50,18 @@ async function fanout(server, workers, readers, updates = FANOUT_UPDATES, interv
     const count = Math.max(0, Math.min(per, readers - i * per));
     return count > 0 ? w.call('readers', { target: target('viewer'), count }) : null;
   }));
-  const idle = await idleRate(server);
+  await sleep(SETTLE_JOINS_MS);
   const before = procStats(server.child.pid);
-  const t0 = performance.now();
   await writer.call('writer', { target: target('editor'), name: 'w', intervalMs, updates });
   await sleep(1000); // drain
   const after = procStats(server.child.pid);
-  const idleMs = idle * (performance.now() - t0);
   const reports = await Promise.all(workers.map((w) => w.call('report')));
   await Promise.all(workers.map((w) => w.call('close')));
   const lat = reports.flatMap((r) => r.latencies);
   const lost = readers * updates - lat.length;
   if (lost !== 0) problems.push(`fan-out ${readers} readers on ${server.name}: ${lost} update(s) lost`);
   checkConverged(`fan-out ${readers} on ${server.name}`, reports);
-  return { lat, lost, cpuMs: after.cpuMs - before.cpuMs, idleMs, updates };
+  return { lat, lost, cpuMs: after.cpuMs - before.cpuMs, updates };
 }
 
 /** Pools the rounds of one scenario on one server: latency percentiles over every sample, CPU over every update. */
@@ -75,11 +69,10 @@ function pooled(rounds) {
   const lat = rounds.flatMap((r) => r.lat);
   const updates = rounds.reduce((n, r) => n + r.updates, 0);
   const cpu = rounds.reduce((n, r) => n + r.cpuMs, 0);
-  const idle = rounds.reduce((n, r) => n + r.idleMs, 0);
   const perRound = rounds.map((r) => ({ p99: pct(r.lat, 99), cpuPerUpdate: r.cpuMs / r.updates }));
   return {
     p50: median(lat), p99: pct(lat, 99), max: pct(lat, 100), lost: rounds.reduce((n, r) => n + r.lost, 0),
-    cpuPerUpdate: cpu / updates, netCpuPerUpdate: (cpu - idle) / updates, perRound,
+    cpuPerUpdate: cpu / updates, perRound,
   };
 }
 
@@ -89,20 +82,18 @@ async function manyRooms(server, workers, roomCount = ROOMS_B) {
     const t = await server.room();
     for (let k = 0; k < 3; k++) targets.push({ target: t('editor'), name: `r${r}t${k}`, room: r });
   }
-  const idle = await idleRate(server);
+  await sleep(SETTLE_JOINS_MS);
   const before = procStats(server.child.pid);
-  const t0 = performance.now();
   await Promise.all(workers.map((w, i) => w.call('typists', { targets: targets.filter((t) => t.room % workers.length === i), intervalMs: 500, updates: TYPIST_UPDATES })));
   await sleep(1500);
   const after = procStats(server.child.pid);
-  const idleMs = idle * (performance.now() - t0);
   const reports = await Promise.all(workers.map((w) => w.call('report')));
   await Promise.all(workers.map((w) => w.call('close')));
   const lat = reports.flatMap((r) => r.latencies);
   const lost = roomCount * 3 * 2 * TYPIST_UPDATES - lat.length;
   if (lost !== 0) problems.push(`${roomCount} rooms × 3 typists on ${server.name}: ${lost} update(s) lost`);
   checkConverged(`${roomCount} rooms on ${server.name}`, reports);
-  return { lat, lost, cpuMs: after.cpuMs - before.cpuMs, idleMs, updates: roomCount * 3 * TYPIST_UPDATES };
+  return { lat, lost, cpuMs: after.cpuMs - before.cpuMs, updates: roomCount * 3 * TYPIST_UPDATES };
 }
 
 /** ~1 MB of text from `edits` random-position edits (a few deletions), as one update. */
